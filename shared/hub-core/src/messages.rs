@@ -1,0 +1,2 @@
+//! Message envelopes between functions (see ARCHITECTURE.md). Filled in with the functions that
+//! produce and consume them.

@@ -1,0 +1,1 @@
+//! The data model of the integrations specification.
