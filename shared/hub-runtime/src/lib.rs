@@ -1,1 +1,13 @@
-//! placeholder
+//! What every function binary and the local host share, so one code path serves both:
+//! tracing set-up, the SQS batch driver with partial batch failures, and (feature `lambda`)
+//! the adaptation of that driver to the Lambda runtime.
+
+pub mod batch;
+#[cfg(feature = "lambda")]
+pub mod lambda;
+pub mod telemetry;
+
+pub use batch::{
+    BatchOutcome, HandlerError, ItemFailure, JsonHandler, MessageHandler, QueueMessage,
+    process_batch,
+};

@@ -92,13 +92,16 @@ pub trait SecretStore: Send + Sync {
     async fn delete(&self, name: &str) -> Result<(), SecretError>;
 }
 
+/// When a secret was read, and what was read (`None`: absent, also cached).
+type CacheEntry = (DateTime<Utc>, Option<SecretVersion>);
+
 /// Caches `get` for a TTL (Lambda-style: a warm function does not call Secrets Manager per
 /// invocation) and drops an entry as soon as this process writes or deletes it.
 pub struct CachedSecretStore {
     inner: Arc<dyn SecretStore>,
     clock: Arc<dyn Clock>,
     ttl: Duration,
-    entries: Mutex<HashMap<String, (DateTime<Utc>, Option<SecretVersion>)>>,
+    entries: Mutex<HashMap<String, CacheEntry>>,
 }
 
 impl CachedSecretStore {
