@@ -23,7 +23,6 @@ pub use clock::{Clock, IdGenerator, ManualClock, SystemClock, UlidGenerator};
 pub use queue::{
     MAX_BATCH_ENTRIES, MAX_DELAY, MAX_MESSAGE_BYTES, MAX_VISIBILITY, MAX_WAIT, OutgoingMessage,
     Queue, QueueDepth, QueueError, QueueSpec, ReceiveOptions, ReceivedMessage, SendOutcome,
-    validate_batch,
 };
 pub use secrets::{
     CachedSecretStore, SecretError, SecretStore, SecretVersion, validate_secret_name,

@@ -137,7 +137,8 @@ impl ReceiveOptions {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceivedMessage {
     pub message_id: String,
-    /// Valid for this receive only; `delete` and `change_visibility` need the latest one.
+    /// Identifies this receive. Use the latest one: what an earlier one does is unspecified
+    /// (SQS may accept it).
     pub receipt_handle: String,
     pub body: String,
     /// 1 on the first delivery.
@@ -183,24 +184,6 @@ impl QueueError {
     }
 }
 
-/// Validates a batch as SQS does: 1..=10 entries, 256 KiB in all.
-pub fn validate_batch(messages: &[OutgoingMessage]) -> Result<(), QueueError> {
-    if messages.is_empty() || messages.len() > MAX_BATCH_ENTRIES {
-        return Err(QueueError::Invalid(format!(
-            "a batch holds 1 to 10 messages, not {}",
-            messages.len()
-        )));
-    }
-    let total: usize = messages.iter().map(OutgoingMessage::size).sum();
-    if total > MAX_MESSAGE_BYTES {
-        return Err(QueueError::TooLarge {
-            size: total,
-            limit: MAX_MESSAGE_BYTES,
-        });
-    }
-    Ok(())
-}
-
 #[async_trait]
 pub trait Queue: Send + Sync {
     /// The logical name (`fetch`, `fetch-dlq`, ...).
@@ -230,6 +213,7 @@ pub trait Queue: Send + Sync {
     /// Approximate counts, as SQS reports them.
     async fn depth(&self) -> Result<QueueDepth, QueueError>;
 
-    /// Deletes every message in the queue.
+    /// Deletes every message in the queue. SQS allows one purge per queue every 60 s; a second
+    /// one within that window fails with a retryable `Unavailable`.
     async fn purge(&self) -> Result<(), QueueError>;
 }

@@ -5,8 +5,9 @@
 //! and an optional TTL attribute `expiresAt` (epoch seconds).
 //!
 //! Pinned behaviours (the contract suite checks each on both backends):
-//! - reads are strongly consistent for the primary key, and the index reflects a write as soon
-//!   as the write returns;
+//! - reads are strongly consistent for the primary key; the index is eventually consistent (as
+//!   DynamoDB GSIs are: a write shows there shortly after it returns; the embedded backend shows
+//!   it at once), so code never relies on reading its own write through the index;
 //! - an item whose `expiresAt` is at or before the clock's now is *absent*: `get`, `batch_get`
 //!   and `query` skip it, and conditions evaluate as if it did not exist. Physical removal is
 //!   asynchronous (as DynamoDB TTL is), so an `update` on an expired item may still merge into

@@ -1,0 +1,249 @@
+//! `EventBus` on the `rules` table: `put_events` matches every rule of the bus and enqueues the
+//! EventBridge envelope on each matching rule's target queue in the same SQLite transaction,
+//! so an accepted event is never published without its deliveries.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DurationRound, TimeDelta};
+use hub_core::ports::{
+    BusEnvelope, BusError, BusEvent, Clock, EventBus, FailedEntry, IdGenerator, MAX_EVENT_BYTES,
+    RuleSpec, Topology,
+};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::db::{Db, PortError, queue_waker};
+use crate::pattern::EventPattern;
+use crate::queue::insert_message;
+
+/// What EventBridge writes into `account` and `region`; there is no account locally.
+pub const LOCAL_ACCOUNT: &str = "000000000000";
+pub const LOCAL_REGION: &str = "local";
+
+/// Codes of the entries `put_events` rejects (EventBridge's own, where it has one).
+pub const CODE_TOO_LARGE: &str = "EventTooLarge";
+pub const CODE_INVALID_ARGUMENT: &str = "InvalidArgument";
+pub const CODE_MALFORMED_DETAIL: &str = "MalformedDetail";
+
+pub(crate) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS rules (
+    bus TEXT NOT NULL,
+    name TEXT NOT NULL,
+    pattern TEXT NOT NULL,
+    target_queue TEXT NOT NULL,
+    PRIMARY KEY (bus, name)
+);
+";
+
+impl PortError for BusError {
+    fn unavailable(message: String) -> Self {
+        Self::Unavailable(message)
+    }
+}
+
+pub(crate) struct SqliteEventBus {
+    db: Arc<Db>,
+    bus_name: Arc<str>,
+    topology: Arc<Topology>,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGenerator>,
+}
+
+impl SqliteEventBus {
+    pub(crate) fn new(
+        db: Arc<Db>,
+        bus_name: String,
+        topology: Arc<Topology>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+    ) -> Self {
+        Self {
+            db,
+            bus_name: bus_name.into(),
+            topology,
+            clock,
+            ids,
+        }
+    }
+
+    fn envelope(&self, event: BusEvent) -> BusEnvelope {
+        // EventBridge keeps whole seconds of an event's time.
+        let time = event.time.unwrap_or_else(|| self.clock.now());
+        BusEnvelope {
+            version: "0".to_owned(),
+            id: self.ids.new_id(),
+            detail_type: event.detail_type,
+            source: event.source,
+            account: LOCAL_ACCOUNT.to_owned(),
+            time: time.duration_trunc(TimeDelta::seconds(1)).unwrap_or(time),
+            region: LOCAL_REGION.to_owned(),
+            resources: event.resources,
+            detail: event.detail,
+        }
+    }
+}
+
+/// Stores a rule after checking its pattern and its target queue.
+pub(crate) fn upsert_rule(
+    conn: &Connection,
+    bus: &str,
+    rule: &RuleSpec,
+    target_physical_name: &str,
+) -> Result<(), BusError> {
+    if rule.name.is_empty() {
+        return Err(BusError::Invalid("a rule needs a name".into()));
+    }
+    EventPattern::parse(&rule.pattern).map_err(|e| BusError::Invalid(e.to_string()))?;
+    let target_exists = conn
+        .prepare_cached("SELECT 1 FROM queues WHERE name = ?1")
+        .and_then(|mut stmt| {
+            stmt.query_row(params![target_physical_name], |_| Ok(()))
+                .optional()
+        })
+        .map_err(BusError::from_sqlite)?
+        .is_some();
+    if !target_exists {
+        return Err(BusError::Invalid(format!(
+            "rule `{}` targets `{}`, which is not a queue of this topology",
+            rule.name, rule.target_queue
+        )));
+    }
+    conn.prepare_cached(
+        "INSERT INTO rules (bus, name, pattern, target_queue) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (bus, name) DO UPDATE SET pattern = excluded.pattern,
+             target_queue = excluded.target_queue",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            bus,
+            rule.name,
+            rule.pattern.to_string(),
+            target_physical_name
+        ])
+    })
+    .map_err(BusError::from_sqlite)?;
+    Ok(())
+}
+
+fn load_rules(conn: &Connection, bus: &str) -> Result<Vec<(EventPattern, String)>, BusError> {
+    let rows: Vec<(String, String, String)> = conn
+        .prepare_cached("SELECT name, pattern, target_queue FROM rules WHERE bus = ?1")
+        .and_then(|mut stmt| {
+            stmt.query_map(params![bus], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })?
+            .collect()
+        })
+        .map_err(BusError::from_sqlite)?;
+    rows.into_iter()
+        .map(|(name, pattern, target)| {
+            let pattern = serde_json::from_str(&pattern)
+                .ok()
+                .and_then(|p| EventPattern::parse(&p).ok())
+                .ok_or_else(|| {
+                    BusError::Unavailable(format!("stored rule `{name}` has a corrupt pattern"))
+                })?;
+            Ok((pattern, target))
+        })
+        .collect()
+}
+
+/// Why EventBridge would reject this entry, if it would.
+fn rejection(event: &BusEvent) -> Option<(&'static str, String)> {
+    let size = event.size();
+    if size > MAX_EVENT_BYTES {
+        return Some((
+            CODE_TOO_LARGE,
+            format!("the event is {size} bytes; the limit is {MAX_EVENT_BYTES}"),
+        ));
+    }
+    if event.source.is_empty() || event.detail_type.is_empty() {
+        return Some((
+            CODE_INVALID_ARGUMENT,
+            "an event needs a source and a detail-type".to_owned(),
+        ));
+    }
+    if !event.detail.is_object() {
+        return Some((
+            CODE_MALFORMED_DETAIL,
+            "the detail of an event must be a JSON object".to_owned(),
+        ));
+    }
+    None
+}
+
+#[async_trait]
+impl EventBus for SqliteEventBus {
+    fn bus_name(&self) -> &str {
+        &self.bus_name
+    }
+
+    async fn put_events(&self, events: Vec<BusEvent>) -> Result<Vec<FailedEntry>, BusError> {
+        let mut failed = Vec::new();
+        let mut accepted = Vec::new();
+        for (index, event) in events.into_iter().enumerate() {
+            match rejection(&event) {
+                Some((code, message)) => failed.push(FailedEntry {
+                    index,
+                    code: code.to_owned(),
+                    message,
+                }),
+                None => {
+                    let envelope = self.envelope(event);
+                    let json = serde_json::to_value(&envelope)
+                        .map_err(|e| BusError::Invalid(format!("event cannot be encoded: {e}")))?;
+                    accepted.push(json);
+                }
+            }
+        }
+        if accepted.is_empty() {
+            return Ok(failed);
+        }
+        let bus = Arc::clone(&self.bus_name);
+        let ids = Arc::clone(&self.ids);
+        let now = self.clock.now().timestamp_millis();
+        let targets = self
+            .db
+            .call(move |conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(BusError::from_sqlite)?;
+                let rules = load_rules(&tx, &bus)?;
+                let mut targets = BTreeSet::new();
+                for envelope in &accepted {
+                    let body = envelope.to_string();
+                    for (pattern, target) in &rules {
+                        if pattern.matches(envelope) {
+                            insert_message(
+                                &tx,
+                                target,
+                                &ids.new_id(),
+                                &body,
+                                &BTreeMap::new(),
+                                now,
+                                std::time::Duration::ZERO,
+                            )
+                            .map_err(BusError::from_sqlite)?;
+                            targets.insert(target.clone());
+                        }
+                    }
+                }
+                tx.commit().map_err(BusError::from_sqlite)?;
+                Ok(targets)
+            })
+            .await?;
+        for target in targets {
+            queue_waker(self.db.path(), &target).notify_waiters();
+        }
+        Ok(failed)
+    }
+
+    async fn put_rule(&self, rule: RuleSpec) -> Result<(), BusError> {
+        let bus = Arc::clone(&self.bus_name);
+        let target = self.topology.queue_name(&rule.target_queue);
+        self.db
+            .call(move |conn| upsert_rule(conn, &bus, &rule, &target))
+            .await
+    }
+}
