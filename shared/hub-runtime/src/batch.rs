@@ -11,8 +11,9 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 
 /// One message of a batch, as both SQS-to-Lambda events and our `Queue` port deliver it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,8 +118,8 @@ impl BatchOutcome {
     }
 }
 
-/// Runs `handler` on every message, at most `concurrency` at a time, each in its own task so a
-/// panic is contained to its message.
+/// Runs `handler` on every message, at most `concurrency` at a time; a panic fails only its
+/// message.
 pub async fn process_batch(
     handler: Arc<dyn MessageHandler>,
     messages: Vec<QueueMessage>,
@@ -130,19 +131,18 @@ pub async fn process_batch(
             async move {
                 let id = message.message_id.clone();
                 let span = tracing::info_span!("message", message_id = %id, receive_count = message.receive_count);
-                let joined = tokio::spawn(async move {
-                    let _entered = span.enter();
-                    handler.handle(&message).await
-                })
-                .await;
-                let result = match joined {
-                    Ok(result) => result,
-                    Err(join_error) if join_error.is_panic() => Err(HandlerError::retryable(
+                // Panics are caught per message; no task is spawned, so cancelling the batch
+                // (the host's shutdown) cancels every handler in it.
+                let handled = std::panic::AssertUnwindSafe(handler.handle(&message))
+                    .catch_unwind()
+                    .instrument(span)
+                    .await;
+                let result = handled.unwrap_or_else(|_panic| {
+                    Err(HandlerError::retryable(
                         "handler_panicked",
                         "the handler panicked while processing this message",
-                    )),
-                    Err(_) => Err(HandlerError::retryable("handler_cancelled", "the handler was cancelled")),
-                };
+                    ))
+                });
                 (id, result)
             }
         })

@@ -85,6 +85,9 @@ impl From<LambdaAdapterError> for lambda_runtime::Diagnostic {
             LambdaAdapterError::MissingMessageId => "MissingMessageId",
             LambdaAdapterError::AllFailed(_) => "BatchFailed",
         };
-        Self { error_type: error_type.to_owned(), error_message: error.to_string() }
+        Self {
+            error_type: error_type.to_owned(),
+            error_message: error.to_string(),
+        }
     }
 }

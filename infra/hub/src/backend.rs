@@ -1,0 +1,103 @@
+//! Choosing and opening the backend the host (or a CLI command) runs on.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hub_core::ports::{Clock, Ports, SystemClock, Topology};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendKind {
+    /// AWS when an endpoint is given (`--aws-endpoint` or `AWS_ENDPOINT_URL`), else embedded.
+    Auto,
+    /// SQLite files under `--data-dir`.
+    Embedded,
+    /// DynamoDB, SQS, EventBridge and Secrets Manager: an emulator at `--aws-endpoint`, or the
+    /// account of the standard AWS environment (credentials, region) without one.
+    Aws,
+}
+
+/// The backend options every `hub` command takes.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackendOptions {
+    /// Which backend to use.
+    #[arg(long, env = "HUB_BACKEND", value_enum, default_value_t = BackendKind::Auto)]
+    pub backend: BackendKind,
+    /// Directory of the embedded backend's data (created if missing).
+    #[arg(long, env = "HUB_DATA_DIR", default_value = ".hub")]
+    pub data_dir: PathBuf,
+    /// Endpoint of an AWS emulator (e.g. moto server); selects the AWS backend.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    pub aws_endpoint: Option<String>,
+    /// Prefix of every table, queue and bus name (`<prefix>-state`, `<prefix>-fetch`, ...).
+    #[arg(long, env = "HUB_PREFIX", default_value = "hub")]
+    pub prefix: String,
+}
+
+impl BackendOptions {
+    pub fn embedded(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            backend: BackendKind::Embedded,
+            data_dir: data_dir.into(),
+            aws_endpoint: None,
+            prefix: "hub".into(),
+        }
+    }
+
+    pub fn resolved_kind_name(&self) -> &'static str {
+        match self.resolved_kind() {
+            BackendKind::Aws => "aws",
+            BackendKind::Embedded | BackendKind::Auto => "embedded",
+        }
+    }
+
+    pub fn resolved_kind(&self) -> BackendKind {
+        match self.backend {
+            BackendKind::Auto if self.aws_endpoint.is_some() => BackendKind::Aws,
+            BackendKind::Auto => BackendKind::Embedded,
+            kind => kind,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("cannot open the embedded backend in {dir}: {source}")]
+    Embedded {
+        dir: PathBuf,
+        source: hub_embedded::EmbeddedError,
+    },
+    #[error("start-up failed: {0}")]
+    Startup(String),
+    #[error("cannot set up the AWS backend: {0}")]
+    Aws(#[from] hub_aws::AwsError),
+}
+
+/// Opens the backend, creating what is missing: the embedded store's files, or (AWS) the
+/// tables, queues, DLQs, bus and rules of the topology.
+pub async fn open_backend(
+    options: &BackendOptions,
+    topology: &Topology,
+) -> Result<Ports, BackendError> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    match options.resolved_kind() {
+        BackendKind::Aws => {
+            // An emulator gets dummy credentials; real AWS uses the standard environment.
+            let settings = match &options.aws_endpoint {
+                Some(endpoint) => hub_aws::AwsSettings::emulator(endpoint),
+                None => hub_aws::AwsSettings::from_env(),
+            };
+            hub_aws::bootstrap(&settings, topology).await?;
+            Ok(hub_aws::connect(&settings, topology, clock).await?)
+        }
+        BackendKind::Embedded | BackendKind::Auto => {
+            let dir = options.data_dir.clone();
+            let topology = topology.clone();
+            tokio::task::spawn_blocking(move || {
+                hub_embedded::EmbeddedBackend::open(&dir, &topology, clock)
+                    .map_err(|source| BackendError::Embedded { dir, source })
+            })
+            .await
+            .map_err(|e| BackendError::Startup(e.to_string()))?
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! Queue workers, the scheduler tick and the HTTP server, wired to registered functions.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use hub_core::ports::{Ports, Queue, ReceiveOptions, ReceivedMessage};
+use hub_runtime::{HandlerError, MessageHandler, QueueMessage, process_batch};
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// A function driven by a queue, as an SQS event source mapping drives a Lambda function.
+#[derive(Clone)]
+pub struct QueueFunction {
+    /// The function's name (`transformer`, `writer`, ...), for logs.
+    pub name: String,
+    /// Logical name of the queue it consumes.
+    pub queue: String,
+    pub handler: Arc<dyn MessageHandler>,
+    /// Messages per batch (1..=10), as the event source mapping's `BatchSize`.
+    pub batch_size: usize,
+    /// Messages of one batch handled at once.
+    pub concurrency: usize,
+}
+
+impl QueueFunction {
+    pub fn new(
+        name: impl Into<String>,
+        queue: impl Into<String>,
+        handler: Arc<dyn MessageHandler>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            queue: queue.into(),
+            handler,
+            batch_size: 10,
+            concurrency: 4,
+        }
+    }
+}
+
+/// A function fired by the schedule rule (every minute on AWS, every `--tick` locally).
+#[async_trait]
+pub trait TickHandler: Send + Sync {
+    async fn tick(&self, now: DateTime<Utc>) -> Result<(), HandlerError>;
+}
+
+#[derive(Debug, Clone)]
+pub struct HostOptions {
+    /// 0 picks a free port.
+    pub port: u16,
+    pub tick: Duration,
+    /// Long-poll wait of the queue workers.
+    pub receive_wait: Duration,
+    /// How long a batch in flight at shutdown may take to finish before its messages are
+    /// returned to their queue.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        Self {
+            port: 8787,
+            tick: Duration::from_secs(60),
+            receive_wait: Duration::from_secs(2),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error("cannot listen on 127.0.0.1:{port}: {source}")]
+    Bind { port: u16, source: std::io::Error },
+    #[error("function `{function}` consumes queue `{queue}`, which the backend does not have")]
+    UnknownQueue { function: String, queue: String },
+    #[error("queue `{0}` has two functions registered; a queue feeds exactly one function")]
+    QueueTaken(String),
+    #[error("the HTTP server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// The host before it runs: ports plus registrations. Adding a function is one call.
+pub struct Host {
+    ports: Ports,
+    options: HostOptions,
+    queue_functions: Vec<QueueFunction>,
+    tick_functions: Vec<(String, Arc<dyn TickHandler>)>,
+    routes: axum::Router,
+}
+
+impl Host {
+    pub fn new(ports: Ports, options: HostOptions) -> Self {
+        Self {
+            ports,
+            options,
+            queue_functions: Vec::new(),
+            tick_functions: Vec::new(),
+            routes: axum::Router::new(),
+        }
+    }
+
+    pub fn ports(&self) -> &Ports {
+        &self.ports
+    }
+
+    /// Registers a queue-driven function.
+    pub fn queue_function(mut self, function: QueueFunction) -> Self {
+        self.queue_functions.push(function);
+        self
+    }
+
+    /// Registers a function fired on every scheduler tick.
+    pub fn tick_function(mut self, name: impl Into<String>, handler: Arc<dyn TickHandler>) -> Self {
+        self.tick_functions.push((name.into(), handler));
+        self
+    }
+
+    /// Merges HTTP routes (webhook receiver, management API) into the server.
+    pub fn routes(mut self, router: axum::Router) -> Self {
+        self.routes = self.routes.merge(router);
+        self
+    }
+
+    /// Binds the HTTP listener and starts the workers and the tick; returns once listening.
+    pub async fn start(self) -> Result<RunningHost, HostError> {
+        let mut consumed = BTreeMap::new();
+        let mut workers = Vec::new();
+        for function in &self.queue_functions {
+            let queue = self
+                .ports
+                .queue(&function.queue)
+                .map_err(|_| HostError::UnknownQueue {
+                    function: function.name.clone(),
+                    queue: function.queue.clone(),
+                })?;
+            if consumed
+                .insert(function.queue.clone(), function.name.clone())
+                .is_some()
+            {
+                return Err(HostError::QueueTaken(function.queue.clone()));
+            }
+            workers.push((function.clone(), queue));
+        }
+
+        let port = self.options.port;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .map_err(|source| HostError::Bind { port, source })?;
+        let address = listener
+            .local_addr()
+            .map_err(|source| HostError::Bind { port, source })?;
+
+        let shutdown = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        for (function, queue) in workers {
+            let worker = Worker {
+                function,
+                queue,
+                options: self.options.clone(),
+                shutdown: shutdown.clone(),
+            };
+            tasks.spawn(worker.run());
+        }
+        if !self.tick_functions.is_empty() {
+            let ticker = Ticker {
+                functions: self.tick_functions,
+                clock: Arc::clone(&self.ports.clock),
+                every: self.options.tick,
+                shutdown: shutdown.clone(),
+            };
+            tasks.spawn(ticker.run());
+        }
+        let router = crate::http::router(self.ports.clone()).merge(self.routes);
+        let http_shutdown = shutdown.clone();
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
+                .await
+        });
+        tracing::info!(%address, backend = self.ports.backend, "hub is listening");
+        Ok(RunningHost {
+            address,
+            shutdown,
+            tasks,
+            server,
+        })
+    }
+}
+
+/// A started host. Dropping it does not stop it: call [`RunningHost::stop`].
+pub struct RunningHost {
+    pub address: SocketAddr,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningHost {
+    /// Runs until `signal` resolves, then stops cleanly.
+    pub async fn run_until(
+        self,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> Result<(), HostError> {
+        signal.await;
+        self.stop().await
+    }
+
+    /// Stops receiving, lets batches in flight finish (or returns their messages to the queue
+    /// after the grace period) and closes the HTTP server.
+    pub async fn stop(mut self) -> Result<(), HostError> {
+        tracing::info!("hub is stopping");
+        self.shutdown.cancel();
+        while self.tasks.join_next().await.is_some() {}
+        match self.server.await {
+            Ok(result) => result.map_err(HostError::Serve),
+            Err(join_error) => Err(HostError::Serve(std::io::Error::other(
+                join_error.to_string(),
+            ))),
+        }
+    }
+}
+
+struct Worker {
+    function: QueueFunction,
+    queue: Arc<dyn Queue>,
+    options: HostOptions,
+    shutdown: CancellationToken,
+}
+
+impl Worker {
+    async fn run(self) {
+        let receive = ReceiveOptions {
+            max_messages: self.function.batch_size.clamp(1, 10),
+            wait: self.options.receive_wait,
+            visibility_timeout: None,
+        };
+        let mut failures_in_a_row: u32 = 0;
+        // A receive is never abandoned half-way (the service may already have handed messages
+        // out): it runs to the end of its long poll, and what it returns after shutdown was
+        // requested goes straight back to the queue.
+        while !self.shutdown.is_cancelled() {
+            let messages = match self.queue.receive(receive).await {
+                Ok(messages) => {
+                    failures_in_a_row = 0;
+                    messages
+                }
+                Err(error) => {
+                    failures_in_a_row = failures_in_a_row.saturating_add(1);
+                    tracing::warn!(function = %self.function.name, queue = %self.function.queue, %error, "receive failed");
+                    let pause = Duration::from_millis(200 * u64::from(failures_in_a_row.min(25)));
+                    tokio::select! {
+                        () = self.shutdown.cancelled() => return,
+                        () = tokio::time::sleep(pause) => continue,
+                    }
+                }
+            };
+            if self.shutdown.is_cancelled() {
+                self.release(messages.iter().map(|m| m.receipt_handle.as_str()))
+                    .await;
+                return;
+            }
+            if !messages.is_empty() {
+                self.handle_batch(messages).await;
+            }
+        }
+    }
+
+    /// Makes messages visible again at once.
+    async fn release(&self, receipts: impl Iterator<Item = &str>) {
+        for receipt in receipts {
+            if let Err(error) = self.queue.change_visibility(receipt, Duration::ZERO).await {
+                tracing::warn!(%error, "could not return a message to its queue; it reappears after its visibility timeout");
+            }
+        }
+    }
+
+    /// Hands one batch to the function and deletes what succeeded. Failed messages stay in
+    /// flight until their visibility timeout, then come back with a higher receive count and
+    /// eventually reach the DLQ: exactly what the SQS event source does.
+    async fn handle_batch(&self, received: Vec<ReceivedMessage>) {
+        let receipts: BTreeMap<String, String> = received
+            .iter()
+            .map(|m| (m.message_id.clone(), m.receipt_handle.clone()))
+            .collect();
+        let messages = received
+            .into_iter()
+            .map(|m| QueueMessage {
+                message_id: m.message_id,
+                body: m.body,
+                receive_count: m.receive_count,
+                attributes: m.attributes,
+            })
+            .collect();
+        let mut batch = tokio::spawn(process_batch(
+            Arc::clone(&self.function.handler),
+            messages,
+            self.function.concurrency,
+        ));
+        let outcome = tokio::select! {
+            joined = &mut batch => joined,
+            () = self.grace_expired() => {
+                batch.abort();
+                tracing::warn!(function = %self.function.name, "batch still running at shutdown; returning its messages to the queue");
+                self.release(receipts.values().map(String::as_str)).await;
+                return;
+            }
+        };
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(join_error) => {
+                tracing::error!(function = %self.function.name, %join_error, "batch driver failed; messages reappear after their visibility timeout");
+                return;
+            }
+        };
+        for message_id in &outcome.succeeded {
+            let Some(receipt) = receipts.get(message_id) else {
+                continue;
+            };
+            if let Err(error) = self.queue.delete(receipt).await {
+                tracing::warn!(%message_id, %error, "could not delete a handled message; it will be delivered again");
+            }
+        }
+        tracing::debug!(
+            function = %self.function.name,
+            succeeded = outcome.succeeded.len(),
+            failed = outcome.failures.len(),
+            "batch handled"
+        );
+    }
+
+    /// Resolves `shutdown_grace` after shutdown was requested; never before.
+    async fn grace_expired(&self) {
+        self.shutdown.cancelled().await;
+        tokio::time::sleep(self.options.shutdown_grace).await;
+    }
+}
+
+struct Ticker {
+    functions: Vec<(String, Arc<dyn TickHandler>)>,
+    clock: Arc<dyn hub_core::Clock>,
+    every: Duration,
+    shutdown: CancellationToken,
+}
+
+impl Ticker {
+    async fn run(self) {
+        let mut interval = tokio::time::interval(self.every.max(Duration::from_millis(10)));
+        // After a pause (laptop asleep) tick once, not once per missed period.
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            tokio::select! {
+                () = self.shutdown.cancelled() => return,
+                _ = interval.tick() => {}
+            }
+            let now = self.clock.now();
+            for (name, function) in &self.functions {
+                if let Err(error) = function.tick(now).await {
+                    tracing::warn!(function = %name, code = %error.code, "tick failed: {}", error.message);
+                }
+            }
+        }
+    }
+}
