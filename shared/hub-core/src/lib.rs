@@ -2,8 +2,10 @@
 //! them), the ports every function is written against, the message envelopes between functions,
 //! and schedule computation. Nothing here knows about AWS or HTTP servers.
 
+pub mod keys;
 pub mod messages;
 pub mod model;
 pub mod ports;
+pub mod repo;
 
 pub use ports::{Clock, EventBus, IdGenerator, Queue, SecretStore, StateStore};
