@@ -1,0 +1,1 @@
+//! Declarative connector runtime over reqwest, and the sample CRM API.

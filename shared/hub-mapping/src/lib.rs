@@ -1,0 +1,1 @@
+//! The conversion engine: compile a conversion schema once, apply it to many records.

@@ -1,0 +1,1 @@
+//! Scheduled sync: claiming due tasks, executions, run now / pause / resume / cancel / retry.

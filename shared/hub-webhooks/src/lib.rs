@@ -1,0 +1,1 @@
+//! Webhook signature schemes, delivery ids and record extraction per provider.
