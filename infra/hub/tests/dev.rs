@@ -1,7 +1,7 @@
 //! `hub dev` as a user runs it: a process that serves `/health` and stops cleanly on Ctrl-C.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 fn wait_for_exit(
@@ -18,27 +18,17 @@ fn wait_for_exit(
     None
 }
 
-#[tokio::test]
-async fn hub_dev_serves_health_and_stops_on_ctrl_c() {
-    let data = tempfile::tempdir().unwrap();
+/// Starts `hub dev` on a free port with `args`; returns the process and its address.
+fn start_hub(args: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hub"))
-        .args([
-            "dev",
-            "--port",
-            "0",
-            "--tick",
-            "1",
-            "--backend",
-            "embedded",
-            "--data-dir",
-        ])
-        .arg(data.path())
+        .args(["dev", "--port", "0", "--tick", "1"])
+        .args(args)
         .env_remove("AWS_ENDPOINT_URL")
+        .env_remove("HUB_BACKEND")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .expect("start hub dev");
-
     let mut first_line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut first_line)
@@ -49,27 +39,11 @@ async fn hub_dev_serves_health_and_stops_on_ctrl_c() {
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap_or_else(|| panic!("no address in {first_line:?}"))
         .to_owned();
+    (child, address)
+}
 
-    let health: serde_json::Value = reqwest::get(format!("http://{address}/health"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(health["backend"], "embedded");
-    assert_eq!(health["status"], "ok");
-    assert!(
-        health["queues"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|q| q["name"] == "fetch-dlq")
-    );
-    assert!(
-        data.path().join("hub.sqlite3").exists(),
-        "data lives in --data-dir"
-    );
-
+/// Sends Ctrl-C (SIGINT) and expects a clean exit within 15 s.
+fn interrupt_and_expect_clean_exit(mut child: Child) {
     let interrupted = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
@@ -84,6 +58,72 @@ async fn hub_dev_serves_health_and_stops_on_ctrl_c() {
             .expect("hub dev stops within 15 s of Ctrl-C")
             .success()
     );
+}
+
+async fn health(address: &str) -> serde_json::Value {
+    reqwest::get(format!("http://{address}/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn hub_dev_serves_health_and_stops_on_ctrl_c() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let (child, address) = start_hub(&["--backend", "embedded", "--data-dir", data_dir]);
+
+    let health = health(&address).await;
+    assert_eq!(health["backend"], "embedded");
+    assert_eq!(health["status"], "ok");
+    assert!(
+        health["queues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|q| q["name"] == "fetch-dlq")
+    );
+    assert!(
+        data.path().join("hub.sqlite3").exists(),
+        "data lives in --data-dir"
+    );
+
+    interrupt_and_expect_clean_exit(child);
+}
+
+#[tokio::test]
+async fn hub_dev_on_an_aws_endpoint_creates_its_resources() {
+    let Some(moto) = hub_testkit::moto::MotoServer::shared_or_skip("hub_dev_on_an_aws_endpoint")
+    else {
+        return;
+    };
+    let prefix = format!("dev{}", std::process::id());
+    let (child, address) = start_hub(&["--aws-endpoint", moto.endpoint(), "--prefix", &prefix]);
+
+    let health = health(&address).await;
+    assert_eq!(health["backend"], "aws", "{health}");
+    assert_eq!(health["status"], "ok", "{health}");
+    let names: Vec<_> = health["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["name"].clone())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "fetch",
+            "fetch-dlq",
+            "transform",
+            "transform-dlq",
+            "write",
+            "write-dlq"
+        ]
+    );
+
+    interrupt_and_expect_clean_exit(child);
 }
 
 #[test]
