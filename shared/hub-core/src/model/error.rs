@@ -64,6 +64,30 @@ impl ModelError {
         }
     }
 
+    /// The same error for a document nested at `prefix` of an enclosing document (a `spec`
+    /// inside a config file, say), so the path names the value in the enclosing document.
+    pub fn nested_under(self, prefix: &str) -> Self {
+        match self {
+            Self::InvalidDocument { path, message, line, column } => Self::InvalidDocument {
+                path: join_paths(prefix, &path),
+                message,
+                line,
+                column,
+            },
+            Self::InvalidValue { path, message } => Self::InvalidValue {
+                path: join_paths(prefix, &path),
+                message,
+            },
+            Self::InvalidCredentials { path } => Self::InvalidCredentials {
+                path: join_paths(prefix, &path),
+            },
+            other @ (Self::InvalidJson { .. }
+            | Self::UnsupportedVersion { .. }
+            | Self::UnexpectedEvent { .. }
+            | Self::Encode { .. }) => other,
+        }
+    }
+
     /// The JSON path of the rejected value, when the error concerns one.
     pub fn path(&self) -> Option<&str> {
         match self {

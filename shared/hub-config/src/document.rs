@@ -1,0 +1,258 @@
+//! Reading config files into typed documents, with errors that name the file and JSON path.
+
+use std::fmt;
+use std::path::Path;
+
+use chrono::Utc;
+use hub_core::model::{
+    ConversionSchema, Credentials, IntegrationConnection, IntegrationDefinition, JsonPath,
+    ModelError, SyncTask, TenantId, TenantIntegration, decode_value, load_value,
+};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::ConfigError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+pub enum DocumentKind {
+    IntegrationDefinition,
+    TenantIntegration,
+    Connection,
+    ConversionSchema,
+    SyncTask,
+}
+
+impl DocumentKind {
+    pub const ALL: [DocumentKind; 5] = [
+        Self::IntegrationDefinition,
+        Self::TenantIntegration,
+        Self::Connection,
+        Self::ConversionSchema,
+        Self::SyncTask,
+    ];
+
+    /// The name `hub get` takes (`schema`, `task`, ...).
+    pub fn cli_name(self) -> &'static str {
+        match self {
+            Self::IntegrationDefinition => "definition",
+            Self::TenantIntegration => "integration",
+            Self::Connection => "connection",
+            Self::ConversionSchema => "schema",
+            Self::SyncTask => "task",
+        }
+    }
+
+    pub fn from_cli_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| {
+            k.cli_name() == name || format!("{}s", k.cli_name()) == name || format!("{k:?}") == name
+        })
+    }
+
+    /// Whether documents of this kind belong to a tenant (`tenantId` in the envelope).
+    pub fn is_tenant_scoped(self) -> bool {
+        !matches!(self, Self::IntegrationDefinition)
+    }
+}
+
+impl fmt::Display for DocumentKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// One validated document of a config file.
+#[derive(Debug, Clone)]
+pub enum ConfigDocument {
+    Definition(Box<IntegrationDefinition>),
+    TenantIntegration(Box<TenantIntegration>),
+    Connection {
+        connection: Box<IntegrationConnection>,
+        credentials: Option<Credentials>,
+    },
+    Schema {
+        tenant: TenantId,
+        schema: Box<ConversionSchema>,
+    },
+    Task {
+        tenant: TenantId,
+        task: Box<SyncTask>,
+    },
+}
+
+impl ConfigDocument {
+    pub fn kind(&self) -> DocumentKind {
+        match self {
+            Self::Definition(_) => DocumentKind::IntegrationDefinition,
+            Self::TenantIntegration(_) => DocumentKind::TenantIntegration,
+            Self::Connection { .. } => DocumentKind::Connection,
+            Self::Schema { .. } => DocumentKind::ConversionSchema,
+            Self::Task { .. } => DocumentKind::SyncTask,
+        }
+    }
+
+    pub fn id(&self) -> String {
+        match self {
+            Self::Definition(d) => d.id.clone(),
+            Self::TenantIntegration(t) => t.id.clone(),
+            Self::Connection { connection, .. } => connection.id.as_str().to_owned(),
+            Self::Schema { schema, .. } => schema.id.clone(),
+            Self::Task { task, .. } => task.id.clone(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Envelope {
+    kind: DocumentKind,
+    #[serde(default)]
+    tenant_id: Option<TenantId>,
+    spec: Value,
+    #[serde(default)]
+    credentials: Option<Value>,
+}
+
+/// Parses the documents of one file's text (one envelope, or an array of them).
+pub fn parse_documents(text: &str) -> Result<Vec<ConfigDocument>, ModelError> {
+    let value: Value = hub_core::model::decode_json(text)?;
+    match value {
+        Value::Array(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| parse_one(item).map_err(|e| e.nested_under(&format!("[{i}]"))))
+            .collect(),
+        single => Ok(vec![parse_one(single)?]),
+    }
+}
+
+fn parse_one(value: Value) -> Result<ConfigDocument, ModelError> {
+    let envelope: Envelope = decode_value(value)?;
+    let kind = envelope.kind;
+    let tenant = match (kind.is_tenant_scoped(), envelope.tenant_id) {
+        (true, Some(tenant)) => Some(tenant),
+        (false, None) => None,
+        // Connections name their tenant (or system scope) inside the spec.
+        (true, None) if kind == DocumentKind::Connection => None,
+        (true, None) => {
+            return Err(JsonPath::root()
+                .key("tenantId")
+                .invalid(format!("a {kind} belongs to a tenant")));
+        }
+        (false, Some(_)) => {
+            return Err(JsonPath::root()
+                .key("tenantId")
+                .invalid(format!("a {kind} is system-wide")));
+        }
+    };
+    if envelope.credentials.is_some() && kind != DocumentKind::Connection {
+        return Err(JsonPath::root()
+            .key("credentials")
+            .invalid("only a Connection carries credentials"));
+    }
+    let now = Value::String(Utc::now().to_rfc3339());
+    let nested = |e: ModelError| e.nested_under("spec");
+    Ok(match kind {
+        DocumentKind::IntegrationDefinition => {
+            ConfigDocument::Definition(Box::new(load_value(envelope.spec).map_err(nested)?))
+        }
+        DocumentKind::TenantIntegration => {
+            let mut spec = object(envelope.spec)?;
+            let tenant = tenant.expect("checked above");
+            insert_default(
+                &mut spec,
+                "tenantId",
+                Value::String(tenant.as_str().to_owned()),
+            );
+            for field in ["enabledAt", "createdAt", "updatedAt"] {
+                insert_default(&mut spec, field, now.clone());
+            }
+            insert_default(&mut spec, "enabledBy", Value::String("hub apply".into()));
+            let integration: TenantIntegration = load_value(Value::Object(spec)).map_err(nested)?;
+            if integration.tenant_id != tenant {
+                return Err(JsonPath::root()
+                    .key("spec")
+                    .key("tenantId")
+                    .invalid("differs from the envelope's tenantId"));
+            }
+            ConfigDocument::TenantIntegration(Box::new(integration))
+        }
+        DocumentKind::Connection => {
+            let mut spec = object(envelope.spec)?;
+            for field in ["createdAt", "updatedAt"] {
+                insert_default(&mut spec, field, now.clone());
+            }
+            insert_default(&mut spec, "createdBy", Value::String("hub apply".into()));
+            let connection: IntegrationConnection =
+                load_value(Value::Object(spec)).map_err(nested)?;
+            let credentials = envelope
+                .credentials
+                .map(|value| {
+                    let text = secrecy::SecretString::from(value.to_string());
+                    Credentials::from_secret(&text).map_err(|e| e.nested_under("credentials"))
+                })
+                .transpose()?;
+            ConfigDocument::Connection {
+                connection: Box::new(connection),
+                credentials,
+            }
+        }
+        DocumentKind::ConversionSchema => {
+            let schema: ConversionSchema = load_value(envelope.spec).map_err(nested)?;
+            ConfigDocument::Schema {
+                tenant: tenant.expect("checked above"),
+                schema: Box::new(schema),
+            }
+        }
+        DocumentKind::SyncTask => {
+            let task: SyncTask = load_value(envelope.spec).map_err(nested)?;
+            ConfigDocument::Task {
+                tenant: tenant.expect("checked above"),
+                task: Box::new(task),
+            }
+        }
+    })
+}
+
+fn object(value: Value) -> Result<Map<String, Value>, ModelError> {
+    match value {
+        Value::Object(map) => Ok(map),
+        _ => Err(JsonPath::root().key("spec").invalid("must be an object")),
+    }
+}
+
+fn insert_default(spec: &mut Map<String, Value>, field: &str, value: Value) {
+    spec.entry(field.to_owned()).or_insert(value);
+}
+
+/// Reads a file, or every `*.json` file of a directory (sorted, not recursive).
+pub fn load_path(path: &Path) -> Result<Vec<(String, ConfigDocument)>, ConfigError> {
+    let io = |source| ConfigError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let files = if path.is_dir() {
+        let mut files: Vec<_> = std::fs::read_dir(path)
+            .map_err(io)?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        files
+    } else {
+        vec![path.to_owned()]
+    };
+    let mut documents = Vec::new();
+    for file in files {
+        let name = file.display().to_string();
+        let text = std::fs::read_to_string(&file).map_err(|source| ConfigError::Io {
+            path: file.clone(),
+            source,
+        })?;
+        let parsed = parse_documents(&text).map_err(|error| ConfigError::Invalid {
+            file: name.clone(),
+            error,
+        })?;
+        documents.extend(parsed.into_iter().map(|d| (name.clone(), d)));
+    }
+    Ok(documents)
+}

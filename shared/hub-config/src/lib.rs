@@ -1,0 +1,68 @@
+//! Configuration as files (`hub apply -f FILE|DIR`, `hub get`): each file holds one document or
+//! an array of them, each an envelope naming its kind and tenant around the model document:
+//!
+//! ```json
+//! { "kind": "ConversionSchema", "tenantId": "acme", "spec": { "id": "sf-contact", ... } }
+//! { "kind": "Connection", "spec": { ... }, "credentials": { "type": "api_key", "apiKey": "..." } }
+//! ```
+//!
+//! Credentials go to the secret store under the connection's `credentialsRef`, never into the
+//! state table. A conversion schema whose content changes becomes a new version; re-applying an
+//! unchanged document changes nothing.
+
+mod document;
+mod store;
+
+pub use document::{ConfigDocument, DocumentKind, load_path, parse_documents};
+pub use store::{Applied, ApplyAction, apply, get, list, schema_version};
+
+use std::path::PathBuf;
+
+use hub_core::model::ModelError;
+use hub_core::ports::{SecretError, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{file}: {error}")]
+    Invalid { file: String, error: ModelError },
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("no {kind} `{id}`")]
+    NotFound { kind: DocumentKind, id: String },
+    #[error("{kind} `{id}` changed while it was being applied; apply again")]
+    Conflict { kind: DocumentKind, id: String },
+    #[error("{kind} documents are applied by the component that owns them, not by this crate")]
+    Unsupported { kind: DocumentKind },
+    #[error("state store: {0}")]
+    Store(#[from] StoreError),
+    #[error("secret store: {0}")]
+    Secret(#[from] SecretError),
+    #[error("cannot encode the document: {0}")]
+    Encode(#[from] ModelError),
+    #[error("stored {kind} `{id}` is unreadable: {error}")]
+    Corrupt {
+        kind: DocumentKind,
+        id: String,
+        error: ModelError,
+    },
+}
+
+impl ConfigError {
+    /// Stable code for the CLI and the management API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Invalid { error, .. } => error.code(),
+            Self::Io { .. } => "unreadable_file",
+            Self::NotFound { .. } => "not_found",
+            Self::Conflict { .. } => "concurrent_update",
+            Self::Unsupported { .. } => "unsupported_kind",
+            Self::Store(_) => "state_store_unavailable",
+            Self::Secret(_) => "secret_store_unavailable",
+            Self::Corrupt { .. } => "corrupt_document",
+            Self::Encode(_) => "encode_failed",
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! Applying config documents on the embedded backend.
+
+use std::sync::Arc;
+
+use hub_config::{
+    ApplyAction, ConfigError, DocumentKind, apply, get, list, parse_documents, schema_version,
+};
+use hub_core::ports::{Ports, SystemClock, Topology};
+use serde_json::{Value, json};
+
+async fn ports(dir: &std::path::Path) -> Ports {
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || {
+        hub_embedded::EmbeddedBackend::open(&dir, &Topology::default(), Arc::new(SystemClock))
+    })
+    .await
+    .unwrap()
+    .unwrap()
+}
+
+fn seed_schema() -> Value {
+    let text = include_str!(
+        "../../hub-core/tests/fixtures/seed/conversion-schema.sf-contact-to-contact.json"
+    );
+    serde_json::from_str(text).unwrap()
+}
+
+fn schema_document(spec: Value) -> String {
+    json!({"kind": "ConversionSchema", "tenantId": "acme", "spec": spec}).to_string()
+}
+
+#[tokio::test]
+async fn a_changed_schema_is_a_new_version_and_an_unchanged_one_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = ports(dir.path()).await;
+    let first = &parse_documents(&schema_document(seed_schema())).unwrap()[0];
+    let applied = apply(&ports, first).await.unwrap();
+    assert_eq!(
+        (applied.action, applied.version),
+        (ApplyAction::Created, Some(1))
+    );
+    let again = apply(&ports, first).await.unwrap();
+    assert_eq!(
+        (again.action, again.version),
+        (ApplyAction::Unchanged, Some(1))
+    );
+
+    let mut changed = seed_schema();
+    changed["name"] = json!("Contacts v2");
+    let second = &parse_documents(&schema_document(changed)).unwrap()[0];
+    let applied = apply(&ports, second).await.unwrap();
+    assert_eq!(
+        (applied.action, applied.version),
+        (ApplyAction::Updated, Some(2))
+    );
+
+    let v1 = schema_version(&*ports.state, "acme", "sf-contact-to-contact", 1)
+        .await
+        .unwrap();
+    let v2 = schema_version(&*ports.state, "acme", "sf-contact-to-contact", 2)
+        .await
+        .unwrap();
+    assert_eq!(
+        (v1.name.as_str(), v1.version),
+        ("Salesforce Contact to Contact", Some(1))
+    );
+    assert_eq!((v2.name.as_str(), v2.version), ("Contacts v2", Some(2)));
+    let head = get(
+        &ports,
+        DocumentKind::ConversionSchema,
+        "acme",
+        "sf-contact-to-contact",
+    )
+    .await
+    .unwrap();
+    assert_eq!(head["version"], 2);
+    assert_eq!(
+        list(&ports, DocumentKind::ConversionSchema, "acme")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(matches!(
+        schema_version(&*ports.state, "acme", "sf-contact-to-contact", 3).await,
+        Err(ConfigError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn connection_credentials_go_to_the_secret_store_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = ports(dir.path()).await;
+    let document = json!({
+        "kind": "Connection",
+        "spec": {
+            "id": "crm-main", "integrationId": "sample", "scope": "tenant", "tenantId": "acme",
+            "authType": "api_key", "credentialsRef": "hub/acme/crm-main", "status": "active"
+        },
+        "credentials": {"type": "api_key", "apiKey": "sk-very-secret-123"}
+    })
+    .to_string();
+    let parsed = parse_documents(&document).unwrap();
+    assert!(
+        !format!("{parsed:?}").contains("sk-very-secret-123"),
+        "Debug redacts credentials"
+    );
+    assert_eq!(
+        apply(&ports, &parsed[0]).await.unwrap().action,
+        ApplyAction::Created
+    );
+    assert_eq!(
+        apply(&ports, &parsed[0]).await.unwrap().action,
+        ApplyAction::Unchanged
+    );
+
+    let stored = get(&ports, DocumentKind::Connection, "acme", "crm-main")
+        .await
+        .unwrap();
+    assert_eq!(stored["credentialsRef"], "hub/acme/crm-main");
+    assert!(!stored.to_string().contains("sk-very-secret"));
+    let secret = ports
+        .secrets
+        .get("hub/acme/crm-main")
+        .await
+        .unwrap()
+        .unwrap();
+    use secrecy::ExposeSecret;
+    assert!(secret.value.expose_secret().contains("sk-very-secret-123"));
+
+    let rotated = document.replace("sk-very-secret-123", "sk-rotated-456");
+    let applied = apply(&ports, &parse_documents(&rotated).unwrap()[0])
+        .await
+        .unwrap();
+    assert_eq!(applied.action, ApplyAction::Updated);
+    let secret = ports
+        .secrets
+        .get("hub/acme/crm-main")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(secret.value.expose_secret().contains("sk-rotated-456"));
+}
+
+#[tokio::test]
+async fn definitions_and_integrations_are_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = ports(dir.path()).await;
+    let openai: Value = serde_json::from_str(include_str!(
+        "../../hub-core/tests/fixtures/seed/integration-definition.openai.json"
+    ))
+    .unwrap();
+    let documents = json!([
+        {"kind": "IntegrationDefinition", "spec": openai},
+        {"kind": "TenantIntegration", "tenantId": "acme", "spec": {"id": "ti-1", "integrationId": "openai", "status": "pending"}}
+    ])
+    .to_string();
+    for document in parse_documents(&documents).unwrap() {
+        assert_eq!(
+            apply(&ports, &document).await.unwrap().action,
+            ApplyAction::Created
+        );
+    }
+    let definitions = list(&ports, DocumentKind::IntegrationDefinition, "")
+        .await
+        .unwrap();
+    assert_eq!(definitions[0]["id"], "openai");
+    let integrations = list(&ports, DocumentKind::TenantIntegration, "acme")
+        .await
+        .unwrap();
+    assert_eq!(integrations[0]["tenantId"], "acme");
+    assert!(
+        list(&ports, DocumentKind::TenantIntegration, "other")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
+fn bad_documents_name_the_json_path() {
+    let mut schema = seed_schema();
+    schema["fieldMappings"][2]["config"]["transformations"][0]["type"] = json!("truncate");
+    let error = parse_documents(&schema_document(schema)).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("spec.fieldMappings[2].config.transformations[0].config"),
+        "{error}"
+    );
+
+    let in_array = json!([
+        {"kind": "ConversionSchema", "tenantId": "acme", "spec": seed_schema()},
+        {"kind": "Widget", "spec": {}}
+    ]);
+    let error = parse_documents(&in_array.to_string()).unwrap_err();
+    assert!(error.to_string().starts_with("[1].kind"), "{error}");
+
+    let no_tenant = json!({"kind": "ConversionSchema", "spec": seed_schema()});
+    assert!(
+        parse_documents(&no_tenant.to_string())
+            .unwrap_err()
+            .to_string()
+            .starts_with("tenantId")
+    );
+}
+
+#[test]
+fn files_are_named_in_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("a-good.json"),
+        schema_document(seed_schema()),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("b-bad.json"),
+        "{\"kind\": \"SyncTask\", \"tenantId\": \"acme\", \"spec\": {\"id\": 5}}",
+    )
+    .unwrap();
+    let error = hub_config::load_path(dir.path()).unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("b-bad.json") && message.contains("spec.id"),
+        "{message}"
+    );
+    assert_eq!(error.code(), "invalid_document");
+    std::fs::remove_file(dir.path().join("b-bad.json")).unwrap();
+    assert_eq!(hub_config::load_path(dir.path()).unwrap().len(), 1);
+}
