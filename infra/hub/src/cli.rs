@@ -24,6 +24,38 @@ pub enum Command {
     /// Run every function in one process: HTTP server on 127.0.0.1, a worker per queue and the
     /// scheduler tick. Ctrl-C stops it cleanly.
     Dev(DevArgs),
+    /// Validate and store configuration documents (a file, or every *.json of a directory).
+    Apply(ApplyArgs),
+    /// Print stored configuration: `hub get schema`, `hub get task my-task --tenant acme`.
+    Get(GetArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    /// Files or directories of documents; repeat for several.
+    #[arg(short = 'f', long = "file", required = true)]
+    pub files: Vec<std::path::PathBuf>,
+    /// Validate only; store nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// One JSON object per document instead of a line of text.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub backend: BackendOptions,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct GetArgs {
+    /// definition, integration, connection, schema or task (plural accepted).
+    pub kind: String,
+    /// One document by id; without it, all of that kind.
+    pub id: Option<String>,
+    /// The tenant the documents belong to (`system` for system-scope connections).
+    #[arg(long, env = "HUB_TENANT", default_value = "system")]
+    pub tenant: String,
+    #[command(flatten)]
+    pub backend: BackendOptions,
 }
 
 #[derive(Debug, clap::Args)]
@@ -44,6 +76,10 @@ pub enum CliError {
     Backend(#[from] crate::backend::BackendError),
     #[error(transparent)]
     Host(#[from] crate::host::HostError),
+    #[error(transparent)]
+    Config(#[from] hub_config::ConfigError),
+    #[error("unknown kind `{0}`: use definition, integration, connection, schema or task")]
+    UnknownKind(String),
 }
 
 impl CliError {
@@ -53,6 +89,8 @@ impl CliError {
             Self::Backend(_) => "backend_unavailable",
             Self::Host(crate::host::HostError::Bind { .. }) => "port_unavailable",
             Self::Host(_) => "host_failed",
+            Self::Config(error) => error.code(),
+            Self::UnknownKind(_) => "unknown_kind",
         }
     }
 }
@@ -60,6 +98,8 @@ impl CliError {
 pub async fn run(cli: Cli) -> Result<(), CliError> {
     match cli.command {
         Command::Dev(args) => dev(args).await,
+        Command::Apply(args) => apply(args).await,
+        Command::Get(args) => get(args).await,
     }
 }
 
@@ -79,6 +119,54 @@ async fn dev(args: DevArgs) -> Result<(), CliError> {
         args.backend.resolved_kind_name()
     );
     running.run_until(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn apply(args: ApplyArgs) -> Result<(), CliError> {
+    // Everything is read and validated before anything is stored: a bad file stores nothing.
+    let mut documents = Vec::new();
+    for path in &args.files {
+        documents.extend(hub_config::load_path(path)?);
+    }
+    if args.dry_run {
+        for (file, document) in &documents {
+            println!("{file}: {} {} is valid", document.kind(), document.id());
+        }
+        return Ok(());
+    }
+    let topology = Topology::new(args.backend.prefix.clone());
+    let ports = open_backend(&args.backend, &topology).await?;
+    for (file, document) in &documents {
+        let applied = hub_config::apply(&ports, document).await?;
+        if args.json {
+            println!("{}", serde_json::to_string(&applied).unwrap_or_default());
+        } else {
+            let version = applied
+                .version
+                .map(|v| format!(" (version {v})"))
+                .unwrap_or_default();
+            println!(
+                "{file}: {} {} {:?}{version}",
+                applied.kind, applied.id, applied.action
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn get(args: GetArgs) -> Result<(), CliError> {
+    let kind = hub_config::DocumentKind::from_cli_name(&args.kind)
+        .ok_or_else(|| CliError::UnknownKind(args.kind.clone()))?;
+    let topology = Topology::new(args.backend.prefix.clone());
+    let ports = open_backend(&args.backend, &topology).await?;
+    let output = match &args.id {
+        Some(id) => hub_config::get(&ports, kind, &args.tenant, id).await?,
+        None => serde_json::Value::Array(hub_config::list(&ports, kind, &args.tenant).await?),
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&output).unwrap_or_default()
+    );
     Ok(())
 }
 

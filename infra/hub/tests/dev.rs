@@ -147,3 +147,60 @@ fn a_port_in_use_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("error[port_unavailable]"), "{stderr}");
 }
+
+#[tokio::test]
+async fn apply_and_get_work_beside_a_running_hub_dev() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap().to_owned();
+    let (child, _address) = start_hub(&["--backend", "embedded", "--data-dir", &data_dir]);
+
+    let schema: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../shared/hub-core/tests/fixtures/seed/conversion-schema.sf-opportunity.json"
+    ))
+    .unwrap();
+    let file = data.path().join("schema.json");
+    let document =
+        serde_json::json!({"kind": "ConversionSchema", "tenantId": "acme", "spec": schema});
+    std::fs::write(&file, document.to_string()).unwrap();
+    let hub = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_hub"))
+            .args(args)
+            .args(["--backend", "embedded", "--data-dir", &data_dir])
+            .output()
+            .unwrap()
+    };
+    let applied = hub(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&applied.stdout)
+            .contains("ConversionSchema sf-opportunity Created (version 1)")
+    );
+
+    let got = hub(&["get", "schema", "sf-opportunity", "--tenant", "acme"]);
+    assert!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    let stored: serde_json::Value = serde_json::from_slice(&got.stdout).unwrap();
+    assert_eq!(stored["version"], 1);
+
+    std::fs::write(
+        &file,
+        r#"{"kind": "ConversionSchema", "tenantId": "acme", "spec": {"id": "x"}}"#,
+    )
+    .unwrap();
+    let rejected = hub(&["apply", "-f", file.to_str().unwrap()]);
+    assert!(!rejected.status.success());
+    let stderr = String::from_utf8_lossy(&rejected.stderr);
+    assert!(
+        stderr.contains("schema.json") && stderr.contains("spec"),
+        "{stderr}"
+    );
+
+    interrupt_and_expect_clean_exit(child);
+}
