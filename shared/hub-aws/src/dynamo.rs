@@ -7,7 +7,7 @@
 //! Limits DynamoDB enforces but moto does not (item size, batch sizes, distinct keys per batch)
 //! are checked here before any call, so code tested against the emulator also fits AWS.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,8 +29,8 @@ use aws_smithy_types::error::operation::BuildError;
 use hub_core::ports::{
     CancelReason, Clock, Condition, GSI1PK, GSI1SK, Index, Item, Key, MAX_BATCH_GET,
     MAX_BATCH_WRITE, MAX_ITEM_BYTES, PK, QueryPage, QueryRequest, SK, StateStore, StoreError,
-    TransactOp, UpdateAction, WriteRequest, is_expired, validate_item, validate_transaction,
-    validate_update,
+    TransactOp, UpdateAction, WriteRequest, is_expired, reject_duplicate_keys, validate_item,
+    validate_transaction, validate_update,
 };
 
 use crate::convert::{AttributeMap, from_attribute_map, key_map, to_attribute_map};
@@ -398,22 +398,6 @@ fn check_update_size(actions: &[UpdateAction]) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn distinct_keys<'a>(
-    keys: impl IntoIterator<Item = &'a Key>,
-    what: &str,
-) -> Result<(), StoreError> {
-    let mut seen = HashSet::new();
-    for key in keys {
-        if !seen.insert(key) {
-            return Err(StoreError::Validation(format!(
-                "{what} holds the key {}/{} twice",
-                key.pk, key.sk
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// The `pk`/`sk` of an attribute map returned by the service.
 fn key_of(map: &AttributeMap) -> Option<Key> {
     match (map.get(PK), map.get(SK)) {
@@ -626,7 +610,7 @@ impl StateStore for DynamoStore {
                 keys.len()
             )));
         }
-        distinct_keys(&keys, "the batch get")?;
+        reject_duplicate_keys(&keys, "the batch get")?;
         let mut pending = keys.iter().map(key_map).collect::<Result<Vec<_>, _>>()?;
         let mut found = Vec::new();
         let mut attempt = 0;
@@ -703,7 +687,7 @@ impl StateStore for DynamoStore {
             };
             writes.push(write);
         }
-        distinct_keys(&keys, "the batch write")?;
+        reject_duplicate_keys(&keys, "the batch write")?;
         for (key, request) in keys.into_iter().zip(requests) {
             by_key.insert(key, request);
         }

@@ -22,16 +22,15 @@ use aws_sdk_secretsmanager::operation::put_secret_value::PutSecretValueError;
 use aws_sdk_secretsmanager::operation::update_secret_version_stage::UpdateSecretVersionStageError;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use chrono::{DateTime, Utc};
-use hub_core::ports::{SecretError, SecretStore, SecretVersion, validate_secret_name};
+use hub_core::ports::{
+    SecretError, SecretStore, SecretVersion, validate_secret_name, validate_secret_write,
+};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::errors::{Fault, code, describe, is_validation_code, service_error};
 
 const CURRENT: &str = "AWSCURRENT";
 const PENDING: &str = "AWSPENDING";
-/// Secrets Manager's limit on a secret value.
-const MAX_SECRET_BYTES: usize = 65_536;
-
 /// Secrets Manager behind the `SecretStore` port.
 #[derive(Clone)]
 pub struct SecretsManagerStore {
@@ -176,16 +175,6 @@ fn new_version_id() -> String {
         &hex[16..20],
         &hex[20..32]
     )
-}
-
-fn validate_value(value: &SecretString) -> Result<(), SecretError> {
-    let size = value.expose_secret().len();
-    if size > MAX_SECRET_BYTES {
-        return Err(SecretError::Invalid(format!(
-            "a secret value is at most {MAX_SECRET_BYTES} bytes, not {size}"
-        )));
-    }
-    Ok(())
 }
 
 impl SecretsManagerStore {
@@ -334,8 +323,7 @@ impl SecretStore for SecretsManagerStore {
         value: SecretString,
         expected_version: Option<&str>,
     ) -> Result<String, SecretError> {
-        validate_secret_name(name)?;
-        validate_value(&value)?;
+        validate_secret_write(name, &value)?;
         match expected_version {
             None => self.create(name, value).await,
             Some(expected) => self.swap(name, value, expected).await,

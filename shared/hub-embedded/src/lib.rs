@@ -41,7 +41,7 @@ use rusqlite::TransactionBehavior;
 pub use bus::{
     CODE_INVALID_ARGUMENT, CODE_MALFORMED_DETAIL, CODE_TOO_LARGE, LOCAL_ACCOUNT, LOCAL_REGION,
 };
-pub use secrets::MAX_SECRET_BYTES;
+pub use hub_core::ports::MAX_SECRET_BYTES;
 
 /// The database of tables, queues and rules inside the data directory.
 pub const DATABASE_FILE: &str = "hub.sqlite3";

@@ -14,14 +14,12 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hub_core::ports::{
     Clock, IdGenerator, SecretError, SecretStore, SecretVersion, validate_secret_name,
+    validate_secret_write,
 };
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::db::{Db, PortError};
-
-/// Secrets Manager's limit for a secret string.
-pub const MAX_SECRET_BYTES: usize = 65_536;
 
 pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS secrets (
@@ -93,13 +91,7 @@ impl SecretStore for SqliteSecretStore {
         value: SecretString,
         expected_version: Option<&str>,
     ) -> Result<String, SecretError> {
-        validate_secret_name(name)?;
-        let size = value.expose_secret().len();
-        if size > MAX_SECRET_BYTES {
-            return Err(SecretError::Invalid(format!(
-                "a secret value is at most {MAX_SECRET_BYTES} bytes, not {size}"
-            )));
-        }
+        validate_secret_write(name, &value)?;
         let name = name.to_owned();
         let expected = expected_version.map(str::to_owned);
         let version_id = self.ids.new_id();

@@ -1,7 +1,6 @@
 //! `StateStore` on the `items` table: one row per item, the item as JSON, and the key, index
 //! and TTL attributes copied into columns so queries are index range scans.
 
-use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -9,7 +8,8 @@ use async_trait::async_trait;
 use hub_core::ports::{
     Clock, Condition, EXPIRES_AT, GSI1PK, GSI1SK, Index, Item, Key, MAX_BATCH_GET, MAX_BATCH_WRITE,
     PK, QueryPage, QueryRequest, SK, SortCondition, StateStore, StoreError, TransactOp,
-    UpdateAction, WriteRequest, apply_update, validate_item, validate_transaction, validate_update,
+    UpdateAction, WriteRequest, apply_update, reject_duplicate_keys, validate_item,
+    validate_transaction, validate_update,
 };
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
@@ -183,19 +183,6 @@ fn updated(
     Ok(item)
 }
 
-fn reject_duplicates<'a>(keys: impl Iterator<Item = &'a Key>) -> Result<(), StoreError> {
-    let mut seen = HashSet::new();
-    for key in keys {
-        if !seen.insert(key) {
-            return Err(StoreError::Validation(format!(
-                "the request names item {}/{} twice",
-                key.pk, key.sk
-            )));
-        }
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl StateStore for SqliteStateStore {
     fn table_name(&self) -> &str {
@@ -312,7 +299,7 @@ impl StateStore for SqliteStateStore {
                 keys.len()
             )));
         }
-        reject_duplicates(keys.iter())?;
+        reject_duplicate_keys(keys.iter(), "the batch")?;
         let (table, now) = (Arc::clone(&self.table), self.now_secs());
         self.db
             .call(move |conn| {
@@ -344,7 +331,7 @@ impl StateStore for SqliteStateStore {
                 WriteRequest::Delete(key) => Ok(key.clone()),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        reject_duplicates(keys.iter())?;
+        reject_duplicate_keys(keys.iter(), "the batch")?;
         if requests.is_empty() {
             return Ok(Vec::new());
         }

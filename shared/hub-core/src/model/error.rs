@@ -68,7 +68,12 @@ impl ModelError {
     /// inside a config file, say), so the path names the value in the enclosing document.
     pub fn nested_under(self, prefix: &str) -> Self {
         match self {
-            Self::InvalidDocument { path, message, line, column } => Self::InvalidDocument {
+            Self::InvalidDocument {
+                path,
+                message,
+                line,
+                column,
+            } => Self::InvalidDocument {
                 path: join_paths(prefix, &path),
                 message,
                 line,

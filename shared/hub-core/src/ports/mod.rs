@@ -25,13 +25,15 @@ pub use queue::{
     Queue, QueueDepth, QueueError, QueueSpec, ReceiveOptions, ReceivedMessage, SendOutcome,
 };
 pub use secrets::{
-    CachedSecretStore, SecretError, SecretStore, SecretVersion, validate_secret_name,
+    CachedSecretStore, MAX_SECRET_BYTES, SecretError, SecretStore, SecretVersion,
+    validate_secret_name, validate_secret_write,
 };
 pub use state::{
     CancelReason, CmpOp, Condition, EXPIRES_AT, GSI1PK, GSI1SK, Index, Item, Key, MAX_BATCH_GET,
     MAX_BATCH_WRITE, MAX_ITEM_BYTES, MAX_TRANSACT_ITEMS, PK, QueryPage, QueryRequest, SK,
     SortCondition, StateStore, StoreError, TransactOp, UpdateAction, WriteRequest, apply_update,
-    batch_write_all, compare, is_expired, validate_item, validate_transaction, validate_update,
+    batch_write_all, compare, is_expired, reject_duplicate_keys, validate_item,
+    validate_transaction, validate_update,
 };
 pub use topology::{
     DLQ_RETENTION, MAX_RECEIVE_COUNT, QueueRole, RETENTION, Topology, VISIBILITY_TIMEOUT,

@@ -74,6 +74,21 @@ pub fn validate_secret_name(name: &str) -> Result<(), SecretError> {
     }
 }
 
+/// Secrets Manager's limit on a secret value.
+pub const MAX_SECRET_BYTES: usize = 64 * 1024;
+
+/// Checks the name and the size of a value about to be written, as Secrets Manager does.
+pub fn validate_secret_write(name: &str, value: &SecretString) -> Result<(), SecretError> {
+    validate_secret_name(name)?;
+    let size = secrecy::ExposeSecret::expose_secret(value).len();
+    if size > MAX_SECRET_BYTES {
+        return Err(SecretError::Invalid(format!(
+            "a secret value is at most {MAX_SECRET_BYTES} bytes, not {size}"
+        )));
+    }
+    Ok(())
+}
+
 #[async_trait]
 pub trait SecretStore: Send + Sync {
     /// The current version, or `None` if there is no such secret.

@@ -475,6 +475,23 @@ pub fn validate_update(actions: &[UpdateAction]) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Rejects a batch that names one item twice (`what` names the request in the message).
+pub fn reject_duplicate_keys<'a>(
+    keys: impl IntoIterator<Item = &'a Key>,
+    what: &str,
+) -> Result<(), StoreError> {
+    let mut seen = HashSet::new();
+    for key in keys {
+        if !seen.insert(key) {
+            return Err(StoreError::Validation(format!(
+                "{what} names the item {}/{} twice",
+                key.pk, key.sk
+            )));
+        }
+    }
+    Ok(())
+}
+
 pub fn validate_transaction(ops: &[TransactOp]) -> Result<(), StoreError> {
     if ops.is_empty() || ops.len() > MAX_TRANSACT_ITEMS {
         return Err(StoreError::Validation(format!(
