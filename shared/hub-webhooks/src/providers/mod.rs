@@ -1,0 +1,326 @@
+//! One module per provider: how its signature is checked on the raw request, how a verified
+//! body names its delivery and event, which records it carries, and how to sign a delivery
+//! the same way (for tests and benchmarks).
+
+pub(crate) mod generic;
+pub(crate) mod github;
+pub(crate) mod graph;
+pub(crate) mod hubspot;
+pub(crate) mod jira;
+pub(crate) mod meta;
+pub(crate) mod shopify;
+pub(crate) mod slack;
+pub(crate) mod standard_webhooks;
+pub(crate) mod stripe;
+pub(crate) mod teams;
+pub(crate) mod twilio;
+pub(crate) mod zendesk;
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+
+use crate::config::Provider;
+use crate::crypto::{HmacAlgorithm, HmacKey, decode_lower_hex};
+use crate::error::WebhookError;
+use crate::records::ExtractedRecord;
+use crate::request::{ContentKind, MAX_IDENTIFIER_LEN, WebhookRequest, content_type_for_error};
+use crate::verify::Handshake;
+
+/// What a signature check needs besides the scheme's options.
+pub(crate) struct Check<'a> {
+    pub request: &'a WebhookRequest,
+    pub keys: &'a [HmacKey],
+    pub now: DateTime<Utc>,
+    pub tolerance_seconds: u64,
+}
+
+impl Check<'_> {
+    pub fn body(&self) -> &[u8] {
+        self.request.body()
+    }
+
+    /// Refuses an authentic delivery signed outside the replay window, in either direction
+    /// (a timestamp in the future is as suspect as an old one).
+    pub fn within_window(&self, signed_at: DateTime<Utc>) -> Result<(), WebhookError> {
+        let skew_millis = (signed_at - self.now).num_milliseconds();
+        let tolerance_millis = i64::try_from(self.tolerance_seconds)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(1000);
+        if skew_millis.unsigned_abs() > tolerance_millis.unsigned_abs() {
+            return Err(WebhookError::TimestampOutsideWindow {
+                skew_seconds: skew_millis / 1000,
+                tolerance_seconds: self.tolerance_seconds,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// What a verified body says about itself.
+pub(crate) struct Described {
+    /// The provider's delivery id; `None`: the body's hash stands in.
+    pub delivery_id: Option<String>,
+    pub event_type: Option<String>,
+    /// The body as JSON, as it may travel on the bus (a form becomes an object).
+    pub payload: Value,
+}
+
+pub(crate) enum Parsed {
+    Delivery(Described),
+    Handshake(Handshake),
+}
+
+/// Unix seconds: ASCII digits only, so a changed byte cannot slip through as whitespace or
+/// a sign.
+pub(crate) fn parse_unix_seconds(
+    header: impl Into<Cow<'static, str>>,
+    text: &str,
+) -> Result<DateTime<Utc>, WebhookError> {
+    digits(text, 12)
+        .and_then(|seconds| DateTime::from_timestamp(seconds, 0))
+        .ok_or(WebhookError::MalformedSignature {
+            header: header.into(),
+            reason: "the timestamp is not Unix seconds",
+        })
+}
+
+pub(crate) fn parse_unix_millis(
+    header: impl Into<Cow<'static, str>>,
+    text: &str,
+) -> Result<DateTime<Utc>, WebhookError> {
+    digits(text, 15)
+        .and_then(DateTime::from_timestamp_millis)
+        .ok_or(WebhookError::MalformedSignature {
+            header: header.into(),
+            reason: "the timestamp is not Unix milliseconds",
+        })
+}
+
+pub(crate) fn parse_rfc3339(
+    header: impl Into<Cow<'static, str>>,
+    text: &str,
+) -> Result<DateTime<Utc>, WebhookError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|_| WebhookError::MalformedSignature {
+            header: header.into(),
+            reason: "the timestamp is not RFC 3339",
+        })
+}
+
+fn digits(text: &str, max_len: usize) -> Option<i64> {
+    let well_formed =
+        !text.is_empty() && text.len() <= max_len && text.bytes().all(|b| b.is_ascii_digit());
+    well_formed.then(|| text.parse().ok()).flatten()
+}
+
+/// `<prefix><lower-case hex>` in a header that must be present (GitHub, Meta, Jira).
+pub(crate) fn prefixed_hex(
+    check: &Check<'_>,
+    header: &'static str,
+    prefix: &str,
+    algorithm: HmacAlgorithm,
+) -> Result<Vec<u8>, WebhookError> {
+    let value = check.request.headers().required(header)?;
+    let hex = value
+        .strip_prefix(prefix)
+        .ok_or(WebhookError::MalformedSignature {
+            header: header.into(),
+            reason: "the signature lacks the scheme's prefix",
+        })?;
+    decode_lower_hex(hex, algorithm.output_len()).ok_or(WebhookError::MalformedSignature {
+        header: header.into(),
+        reason: "the signature is not lower-case hex of the digest's length",
+    })
+}
+
+/// Reads the body as the content types a provider sends. An absent `Content-Type` is read as
+/// JSON (or as nothing when the body is empty, like a signed GET).
+pub(crate) fn decode_body(
+    request: &WebhookRequest,
+    provider: Provider,
+    accepts_form: bool,
+) -> Result<Body, WebhookError> {
+    match ContentKind::of(request.headers()) {
+        ContentKind::Absent if request.body().is_empty() => Ok(Body::Empty),
+        ContentKind::Json | ContentKind::Absent => parse_json(request.body()).map(Body::Json),
+        ContentKind::Form if accepts_form => parse_form(request.body()).map(Body::Form),
+        ContentKind::Form | ContentKind::Other => Err(WebhookError::UnsupportedContentType {
+            content_type: content_type_for_error(request.headers()),
+            provider,
+        }),
+    }
+}
+
+pub(crate) enum Body {
+    Json(Value),
+    Form(Vec<(String, String)>),
+    Empty,
+}
+
+impl Body {
+    /// The payload as it travels: a form is an object of its fields (a repeated field is an
+    /// array of its values).
+    pub fn into_value(self) -> Value {
+        match self {
+            Self::Json(value) => value,
+            Self::Form(pairs) => form_object(pairs),
+            Self::Empty => Value::Null,
+        }
+    }
+}
+
+pub(crate) fn form_object(pairs: Vec<(String, String)>) -> Value {
+    let mut object = Map::new();
+    for (name, value) in pairs {
+        match object.get_mut(&name) {
+            None => {
+                object.insert(name, Value::String(value));
+            }
+            Some(Value::Array(values)) => values.push(Value::String(value)),
+            Some(first) => {
+                let first = first.take();
+                object.insert(name, Value::Array(vec![first, Value::String(value)]));
+            }
+        }
+    }
+    Value::Object(object)
+}
+
+/// JSON, with an error that locates the problem without quoting the body.
+pub(crate) fn parse_json(bytes: &[u8]) -> Result<Value, WebhookError> {
+    serde_json::from_slice(bytes).map_err(|error| {
+        WebhookError::malformed_body(format!(
+            "not JSON (line {}, column {})",
+            error.line(),
+            error.column()
+        ))
+    })
+}
+
+pub(crate) fn parse_form(bytes: &[u8]) -> Result<Vec<(String, String)>, WebhookError> {
+    if std::str::from_utf8(bytes).is_err() {
+        return Err(WebhookError::malformed_body(
+            "a form body that is not UTF-8",
+        ));
+    }
+    Ok(form_urlencoded::parse(bytes)
+        .map(|(name, value)| (name.into_owned(), value.into_owned()))
+        .collect())
+}
+
+/// A delivery id or event name read from a verified body: a string of visible ASCII or an
+/// integer, bounded like header identifiers. Absent is `None`; present but unusable is an error.
+pub(crate) fn body_identifier(
+    value: Option<&Value>,
+    what: &str,
+) -> Result<Option<String>, WebhookError> {
+    let text = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(text)) => text.clone(),
+        Some(Value::Number(number)) if number.is_i64() || number.is_u64() => number.to_string(),
+        Some(_) => {
+            return Err(WebhookError::malformed_body(format!(
+                "{what} is not a string"
+            )));
+        }
+    };
+    let usable = !text.is_empty()
+        && text.len() <= MAX_IDENTIFIER_LEN
+        && text.bytes().all(|byte| byte.is_ascii_graphic());
+    if usable {
+        Ok(Some(text))
+    } else {
+        Err(WebhookError::malformed_body(format!(
+            "{what} is not 1 to {MAX_IDENTIFIER_LEN} visible ASCII characters"
+        )))
+    }
+}
+
+/// A record's external id: a non-empty string or an integer.
+pub(crate) fn external_id(value: Option<&Value>) -> Option<String> {
+    match value? {
+        Value::String(text) if !text.is_empty() => Some(text.clone()),
+        Value::Number(number) if number.is_i64() || number.is_u64() => Some(number.to_string()),
+        _ => None,
+    }
+}
+
+/// One record whose external id is its `id` member.
+pub(crate) fn record_with_id(record: &Value) -> ExtractedRecord {
+    ExtractedRecord {
+        external_id: external_id(record.get("id")),
+        record: record.clone(),
+    }
+}
+
+/// The value shared by every element's `member`, when they all agree (a batch's event type).
+pub(crate) fn common_string(items: &[Value], member: &str) -> Option<String> {
+    let mut values = items.iter().map(|item| item.get(member)?.as_str());
+    let first = values.next()??;
+    values
+        .all(|value| value == Some(first))
+        .then(|| first.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_digits_only() {
+        assert!(parse_unix_seconds("h", "1531420618").is_ok());
+        for bad in [
+            "",
+            " 1531420618",
+            "1531420618 ",
+            "+1531420618",
+            "-1",
+            "1.5",
+            "9".repeat(13).as_str(),
+        ] {
+            assert!(parse_unix_seconds("h", bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(
+            parse_unix_millis("h", "1564113600000").unwrap().timestamp(),
+            1_564_113_600
+        );
+        assert!(parse_rfc3339("h", "2021-07-25T10:00:00Z").is_ok());
+        assert!(parse_rfc3339("h", "2021-07-25 10:00").is_err());
+    }
+
+    #[test]
+    fn forms_become_objects() {
+        let pairs = parse_form(b"a=1&b=x+y&a=2&c=%2B").unwrap();
+        assert_eq!(
+            form_object(pairs),
+            serde_json::json!({"a": ["1", "2"], "b": "x y", "c": "+"})
+        );
+        assert!(parse_form(b"a=\xff").is_err());
+    }
+
+    #[test]
+    fn identifiers_from_bodies() {
+        let json = serde_json::json!({"s": "evt_1", "n": 42, "f": 1.5, "sp": "a b", "o": {}});
+        assert_eq!(
+            body_identifier(json.get("s"), "id"),
+            Ok(Some("evt_1".into()))
+        );
+        assert_eq!(body_identifier(json.get("n"), "id"), Ok(Some("42".into())));
+        assert_eq!(body_identifier(json.get("x"), "id"), Ok(None));
+        for bad in ["f", "sp", "o"] {
+            assert!(body_identifier(json.get(bad), "id").is_err(), "{bad}");
+        }
+        assert_eq!(external_id(json.get("n")), Some("42".into()));
+        assert_eq!(external_id(json.get("o")), None);
+    }
+
+    #[test]
+    fn json_errors_do_not_quote_the_body() {
+        let error = parse_json(b"{\"secret\": tru").unwrap_err();
+        assert_eq!(error.code(), "malformed_body");
+        assert!(!error.to_string().contains("secret"), "{error}");
+    }
+}
