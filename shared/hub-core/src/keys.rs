@@ -8,13 +8,18 @@
 //! | connection (metadata) | `tenant#<t>` | `conn#<id>` | |
 //! | schema head (latest version) | `tenant#<t>` | `schema#<id>` | |
 //! | schema version | `schema#<t>#<id>` | `v#<version, 10 digits>` | |
-//! | sync task | `tenant#<t>` | `task#<id>` | `due#<shard>` / `<nextRunAt>#<t>#<id>` while due-able |
+//! | sync task | `tenant#<t>` | `task#<id>` | `due#<shard>` / `<nextRunAt>#<t>#<id>` while due-able (see [`due_partition`]) |
 //! | task cursor | `tenant#<t>` | `cursor#<taskId>` | |
 //! | execution | `exec#<t>` | `<executionId>` (ULID: time order) | `taskexec#<t>#<taskId>` / `<executionId>` |
 //! | execution log line | `log#<executionId>` | `<ulid>` (TTL) | |
+//! | execution error (the first [`MAX_STORED_ERRORS`]) | `execerr#<executionId>` | `<n, 6 digits>` | |
+//! | outbox entry (a message or event not yet delivered) | `outbox#<shard>` | `<ulid>` | |
 //! | idempotency record | `idem#<key>` | `idem` (TTL) | |
+//! | circuit breaker of a connection | `tenant#<t>` | `circuit#<connectionId>` | |
 //!
 //! System-scope items use the reserved tenant `system`.
+
+use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::ports::Key;
 
@@ -74,6 +79,11 @@ pub fn idempotency(key: &str) -> Key {
     Key::new(format!("idem#{key}"), "idem")
 }
 
+/// The circuit-breaker state of one connection's upstream API.
+pub fn circuit(tenant: &str, connection: &str) -> Key {
+    Key::new(tenant_partition(tenant), format!("circuit#{connection}"))
+}
+
 /// Sort-key prefixes of the kinds that share a tenant partition.
 pub mod prefix {
     pub const TENANT_INTEGRATION: &str = "ti#";
@@ -81,5 +91,66 @@ pub mod prefix {
     pub const SCHEMA: &str = "schema#";
     pub const TASK: &str = "task#";
     pub const CURSOR: &str = "cursor#";
+    pub const CIRCUIT: &str = "circuit#";
     pub const SCHEMA_VERSION: &str = "v#";
+}
+
+/// The due index is spread over this many partitions (`due#0` .. `due#3`) so that no single
+/// index partition takes every task's writes; the trigger queries every shard. A task's shard
+/// is a stable hash of its tenant and id ([`shard_of`]); changing the count re-shards only
+/// when every task is re-written, so it stays fixed. The outbox uses the same shards.
+pub const DUE_SHARDS: u32 = 4;
+
+/// The shard of a task: FNV-1a of `<tenant>#<taskId>`, stable across builds and platforms
+/// (unlike `std`'s hasher), modulo [`DUE_SHARDS`].
+pub fn shard_of(tenant: &str, task_id: &str) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in tenant.bytes().chain(*b"#").chain(task_id.bytes()) {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash % DUE_SHARDS
+}
+
+/// `gsi1pk` of a due-able task.
+pub fn due_partition(shard: u32) -> String {
+    format!("due#{shard}")
+}
+
+/// `gsi1sk` of a due-able task: the sortable next run time first, so "due at or before now" is
+/// one range query per shard.
+pub fn due_sort_key(next_run_at: DateTime<Utc>, tenant: &str, task_id: &str) -> String {
+    format!("{}#{tenant}#{task_id}", sortable_time(next_run_at))
+}
+
+/// The exclusive upper bound of the due range: every task with `nextRunAt <= now` sorts below.
+pub fn due_sort_bound(now: DateTime<Utc>) -> String {
+    // `~` sorts after `#` and after every character of a tenant or task id.
+    format!("{}#~", sortable_time(now))
+}
+
+/// A timestamp that sorts as text in time order: RFC 3339 in UTC with milliseconds and `Z`,
+/// always 24 characters (years 0000 to 9999). Sub-millisecond parts are dropped.
+pub fn sortable_time(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// How many errors an execution keeps as items; the rest are only counted.
+pub const MAX_STORED_ERRORS: u64 = 100;
+
+pub fn execution_error_partition(execution_id: &str) -> String {
+    format!("execerr#{execution_id}")
+}
+
+/// The `n`th error of an execution (from 1), in the order the error counter assigned.
+pub fn execution_error(execution_id: &str, n: u64) -> Key {
+    Key::new(execution_error_partition(execution_id), format!("{n:06}"))
+}
+
+pub fn outbox_partition(shard: u32) -> String {
+    format!("outbox#{shard}")
+}
+
+pub fn outbox_entry(shard: u32, id: &str) -> Key {
+    Key::new(outbox_partition(shard), id)
 }

@@ -7,5 +7,6 @@ pub mod messages;
 pub mod model;
 pub mod ports;
 pub mod repo;
+pub mod schedule;
 
 pub use ports::{Clock, EventBus, IdGenerator, Queue, SecretStore, StateStore};

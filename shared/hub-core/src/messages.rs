@@ -13,7 +13,8 @@ use serde_json::{Map, Value};
 
 use crate::model::tagged::{Tagged, tagged_deserialize};
 use crate::model::{
-    ConnectionId, ModelError, SyncResults, TenantId, Trigger, decode_json, decode_value,
+    ConnectionId, ModelError, Notifications, SyncResults, TenantId, Trigger, decode_json,
+    decode_value,
 };
 use crate::ports::{BusEnvelope, BusEvent};
 
@@ -446,6 +447,9 @@ pub struct SyncFinished {
     pub results: SyncResults,
     pub error_count: u32,
     pub last_error: Option<String>,
+    /// The task's notification settings, so a notifier needs no lookup to decide whom to tell.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notifications: Option<Notifications>,
 }
 
 impl Envelope for SyncFinished {

@@ -209,7 +209,11 @@ fn bus_details_round_trip_with_their_detail_types() {
                 "taskId": "t-1", "status": status, "startedAt": "2024-05-01T10:00:00Z",
                 "completedAt": "2024-05-01T10:01:00Z", "durationMs": 60000,
                 "results": {"fetched": 3, "created": 1, "updated": 1, "skipped": 0, "failed": 1},
-                "errorCount": 1, "lastError": "boom"
+                "errorCount": 1, "lastError": "boom",
+                "notifications": {
+                    "onSuccess": false, "onFailure": true, "onPartial": true,
+                    "recipients": ["ops@example.com"]
+                }
             }),
             detail_type,
         );
