@@ -205,6 +205,12 @@ fn parse_one(value: Value) -> Result<ConfigDocument, ModelError> {
         }
         DocumentKind::SyncTask => {
             let task: SyncTask = load_value(envelope.spec).map_err(nested)?;
+            if task.tenant_integration_id.is_none() {
+                return Err(JsonPath::root()
+                    .key("spec")
+                    .key("tenantIntegrationId")
+                    .invalid("a stored sync task names its tenant integration"));
+            }
             ConfigDocument::Task {
                 tenant: tenant.expect("checked above"),
                 task: Box::new(task),

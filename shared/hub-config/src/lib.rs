@@ -34,8 +34,8 @@ pub enum ConfigError {
     NotFound { kind: DocumentKind, id: String },
     #[error("{kind} `{id}` changed while it was being applied; apply again")]
     Conflict { kind: DocumentKind, id: String },
-    #[error("{kind} documents are applied by the component that owns them, not by this crate")]
-    Unsupported { kind: DocumentKind },
+    #[error(transparent)]
+    Sync(#[from] hub_sync::Error),
     #[error("state store: {0}")]
     Store(#[from] StoreError),
     #[error("secret store: {0}")]
@@ -58,7 +58,7 @@ impl ConfigError {
             Self::Io { .. } => "unreadable_file",
             Self::NotFound { .. } => "not_found",
             Self::Conflict { .. } => "concurrent_update",
-            Self::Unsupported { .. } => "unsupported_kind",
+            Self::Sync(error) => error.code(),
             Self::Store(_) => "state_store_unavailable",
             Self::Secret(_) => "secret_store_unavailable",
             Self::Corrupt { .. } => "corrupt_document",

@@ -45,8 +45,8 @@ const VERSION: &str = "version";
 /// The owner segment of system-scope items.
 const SYSTEM: &str = "system";
 
-/// Validates and stores one document. Tasks are stored by `hub-sync` (they carry the due
-/// index); this returns `Unsupported` for them.
+/// Validates and stores one document. Tasks go through `hub-sync`, which owns their due index
+/// and runtime attributes (next run, stats).
 pub async fn apply(ports: &Ports, document: &ConfigDocument) -> Result<Applied, ConfigError> {
     let kind = document.kind();
     let id = document.id();
@@ -104,7 +104,18 @@ pub async fn apply(ports: &Ports, document: &ConfigDocument) -> Result<Applied, 
             let (action, version) = put_schema(&*ports.state, tenant.as_str(), schema).await?;
             Ok(applied(action, Some(version)))
         }
-        ConfigDocument::Task { .. } => Err(ConfigError::Unsupported { kind }),
+        ConfigDocument::Task { tenant, task } => {
+            let mut task = (**task).clone();
+            let sync = hub_sync::SyncService::new(ports.clone());
+            let action = match sync.get_task(tenant, &task.id).await {
+                Ok(_) => ApplyAction::Updated,
+                Err(hub_sync::Error::TaskNotFound { .. }) => ApplyAction::Created,
+                Err(other) => return Err(other.into()),
+            };
+            task.created_at = task.created_at.or_else(|| Some(ports.clock.now()));
+            sync.put_task(tenant, task).await?;
+            Ok(applied(action, None))
+        }
     }
 }
 
@@ -305,6 +316,10 @@ pub async fn get(
     tenant: &str,
     id: &str,
 ) -> Result<Value, ConfigError> {
+    if kind == DocumentKind::SyncTask {
+        let sync = hub_sync::SyncService::new(ports.clone());
+        return to_value(&sync.get_task(&tenant_id(tenant)?, id).await?, kind, id);
+    }
     let item = ports
         .state
         .get(&key_of(kind, tenant, id)?)
@@ -322,6 +337,11 @@ pub async fn list(
     kind: DocumentKind,
     tenant: &str,
 ) -> Result<Vec<Value>, ConfigError> {
+    if kind == DocumentKind::SyncTask {
+        let sync = hub_sync::SyncService::new(ports.clone());
+        let tasks = sync.list_tasks(&tenant_id(tenant)?).await?;
+        return tasks.iter().map(|t| to_value(t, kind, &t.id)).collect();
+    }
     let request = match kind {
         DocumentKind::IntegrationDefinition => {
             QueryRequest::partition(Index::Gsi1, keys::DEFINITIONS_INDEX)
@@ -353,4 +373,26 @@ pub async fn list(
             return Ok(documents);
         }
     }
+}
+
+fn tenant_id(tenant: &str) -> Result<TenantId, ConfigError> {
+    TenantId::parse(tenant).map_err(|message| ConfigError::Invalid {
+        file: "--tenant".into(),
+        error: hub_core::model::JsonPath::root().invalid(message),
+    })
+}
+
+fn to_value<T: Serialize>(
+    document: &T,
+    kind: DocumentKind,
+    id: &str,
+) -> Result<Value, ConfigError> {
+    serde_json::to_value(document).map_err(|e| ConfigError::Corrupt {
+        kind,
+        id: id.to_owned(),
+        error: hub_core::model::ModelError::Encode {
+            kind: "document",
+            message: e.to_string(),
+        },
+    })
 }

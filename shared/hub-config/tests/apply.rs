@@ -228,3 +228,45 @@ fn files_are_named_in_errors() {
     std::fs::remove_file(dir.path().join("b-bad.json")).unwrap();
     assert_eq!(hub_config::load_path(dir.path()).unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn tasks_are_stored_through_the_sync_service() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = ports(dir.path()).await;
+    let mut task: Value = serde_json::from_str(include_str!(
+        "../../hub-core/tests/fixtures/seed/sync-task.sf-opp-hourly.json"
+    ))
+    .unwrap();
+    let document =
+        |task: &Value| json!({"kind": "SyncTask", "tenantId": "acme", "spec": task}).to_string();
+    let error = parse_documents(&document(&task)).unwrap_err();
+    assert!(
+        error.to_string().starts_with("spec.tenantIntegrationId"),
+        "{error}"
+    );
+
+    task["tenantIntegrationId"] = json!("ti-1");
+    let parsed = parse_documents(&document(&task)).unwrap();
+    assert_eq!(
+        apply(&ports, &parsed[0]).await.unwrap().action,
+        ApplyAction::Created
+    );
+    assert_eq!(
+        apply(&ports, &parsed[0]).await.unwrap().action,
+        ApplyAction::Updated
+    );
+    let stored = get(&ports, DocumentKind::SyncTask, "acme", "sf-opp-hourly")
+        .await
+        .unwrap();
+    assert!(
+        stored["nextRunAt"].is_string(),
+        "the sync service schedules it: {stored}"
+    );
+    assert_eq!(
+        list(&ports, DocumentKind::SyncTask, "acme")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
