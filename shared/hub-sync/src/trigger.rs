@@ -60,6 +60,29 @@ pub struct TickReport {
     pub more_due: bool,
 }
 
+impl TickReport {
+    /// Logs the tick as one line: what Lambda and the local host both print.
+    pub fn log(&self) {
+        for failure in &self.failures {
+            tracing::warn!(
+                code = failure.code,
+                "a due task could not start: {}",
+                failure.message
+            );
+        }
+        tracing::info!(
+            started = self.started.len(),
+            skipped_busy = self.skipped_busy,
+            lost_races = self.lost_races,
+            redelivered = self.redelivered,
+            undelivered = self.undelivered,
+            failures = self.failures.len(),
+            more_due = self.more_due,
+            "sync tick"
+        );
+    }
+}
+
 /// How a start claims the task.
 enum Claim {
     /// A due occurrence: `nextRunAt` must still be `read`, and moves to `next`.
