@@ -20,16 +20,16 @@ pub enum BackendKind {
 #[derive(Debug, Clone, clap::Args)]
 pub struct BackendOptions {
     /// Which backend to use.
-    #[arg(long, env = "HUB_BACKEND", value_enum, default_value_t = BackendKind::Auto)]
+    #[arg(long, global = true, env = "HUB_BACKEND", value_enum, default_value_t = BackendKind::Auto)]
     pub backend: BackendKind,
     /// Directory of the embedded backend's data (created if missing).
-    #[arg(long, env = "HUB_DATA_DIR", default_value = ".hub")]
+    #[arg(long, global = true, env = "HUB_DATA_DIR", default_value = ".hub")]
     pub data_dir: PathBuf,
     /// Endpoint of an AWS emulator (e.g. moto server); selects the AWS backend.
-    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
     pub aws_endpoint: Option<String>,
     /// Prefix of every table, queue and bus name (`<prefix>-state`, `<prefix>-fetch`, ...).
-    #[arg(long, env = "HUB_PREFIX", default_value = "hub")]
+    #[arg(long, global = true, env = "HUB_PREFIX", default_value = "hub")]
     pub prefix: String,
 }
 

@@ -28,6 +28,26 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Print stored configuration: `hub get schema`, `hub get task my-task --tenant acme`.
     Get(GetArgs),
+    /// Run, pause or resume sync tasks.
+    Tasks(TasksArgs),
+    /// Follow, cancel and retry sync executions.
+    Executions(ExecutionsArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TasksArgs {
+    #[command(subcommand)]
+    pub command: crate::ops::TaskCommand,
+    #[command(flatten)]
+    pub ops: crate::ops::OpsArgs,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ExecutionsArgs {
+    #[command(subcommand)]
+    pub command: crate::ops::ExecutionCommand,
+    #[command(flatten)]
+    pub ops: crate::ops::OpsArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -78,6 +98,8 @@ pub enum CliError {
     Host(#[from] crate::host::HostError),
     #[error(transparent)]
     Config(#[from] hub_config::ConfigError),
+    #[error(transparent)]
+    Sync(#[from] hub_sync::Error),
     #[error("unknown kind `{0}`: use definition, integration, connection, schema or task")]
     UnknownKind(String),
 }
@@ -91,6 +113,7 @@ impl CliError {
             Self::Host(_) => "host_failed",
             Self::Config(error) => error.code(),
             Self::UnknownKind(_) => "unknown_kind",
+            Self::Sync(error) => error.code(),
         }
     }
 }
@@ -100,6 +123,14 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Dev(args) => dev(args).await,
         Command::Apply(args) => apply(args).await,
         Command::Get(args) => get(args).await,
+        Command::Tasks(args) => {
+            let sync = sync_service(&args.ops.backend).await?;
+            Ok(crate::ops::tasks(&sync, &args.ops, args.command).await?)
+        }
+        Command::Executions(args) => {
+            let sync = sync_service(&args.ops.backend).await?;
+            Ok(crate::ops::executions(&sync, &args.ops, args.command).await?)
+        }
     }
 }
 
@@ -152,6 +183,13 @@ async fn apply(args: ApplyArgs) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+async fn sync_service(backend: &BackendOptions) -> Result<hub_sync::SyncService, CliError> {
+    let topology = Topology::new(backend.prefix.clone());
+    Ok(hub_sync::SyncService::new(
+        open_backend(backend, &topology).await?,
+    ))
 }
 
 async fn get(args: GetArgs) -> Result<(), CliError> {

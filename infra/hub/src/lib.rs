@@ -8,6 +8,7 @@ pub mod cli;
 pub mod functions;
 pub mod host;
 mod http;
+mod ops;
 
 pub use backend::{BackendError, BackendOptions, open_backend};
 pub use host::{Host, HostError, HostOptions, QueueFunction, RunningHost, TickHandler};

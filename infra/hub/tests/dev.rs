@@ -204,3 +204,82 @@ async fn apply_and_get_work_beside_a_running_hub_dev() {
 
     interrupt_and_expect_clean_exit(child);
 }
+
+#[test]
+fn tasks_and_executions_from_the_command_line() {
+    let data = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap().to_owned();
+    let hub = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_hub"))
+            .args(args)
+            .args([
+                "--backend",
+                "embedded",
+                "--data-dir",
+                &data_dir,
+                "--tenant",
+                "acme",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "hub {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let mut task: serde_json::Value = serde_json::from_str(include_str!(
+        "../../../shared/hub-core/tests/fixtures/seed/sync-task.sf-contact-daily.json"
+    ))
+    .unwrap();
+    task["tenantIntegrationId"] = serde_json::json!("ti-sf");
+    let file = data.path().join("task.json");
+    let document = serde_json::json!({"kind": "SyncTask", "tenantId": "acme", "spec": task});
+    std::fs::write(&file, document.to_string()).unwrap();
+    // `apply` takes no --tenant: the documents name theirs.
+    let applied = Command::new(env!("CARGO_BIN_EXE_hub"))
+        .args([
+            "apply",
+            "-f",
+            file.to_str().unwrap(),
+            "--backend",
+            "embedded",
+            "--data-dir",
+            &data_dir,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        applied.status.success(),
+        "{}",
+        String::from_utf8_lossy(&applied.stderr)
+    );
+
+    let started: serde_json::Value =
+        serde_json::from_str(&hub(&["tasks", "run", "sf-contact-daily", "--json"])).unwrap();
+    let id = started["id"].as_str().unwrap().to_owned();
+    assert_eq!(started["triggeredBy"], "manual");
+
+    let listed = hub(&["executions", "list", "--json"]);
+    let first: serde_json::Value = serde_json::from_str(listed.lines().next().unwrap()).unwrap();
+    assert_eq!(
+        (first["id"].as_str(), first["status"].as_str()),
+        (Some(id.as_str()), Some("running"))
+    );
+    assert!(hub(&["executions", "show", &id]).contains("running"));
+
+    hub(&["executions", "cancel", &id]);
+    let shown: serde_json::Value =
+        serde_json::from_str(&hub(&["executions", "show", &id, "--json"])).unwrap();
+    assert_eq!(shown["status"], "cancelled");
+    let retried: serde_json::Value =
+        serde_json::from_str(&hub(&["executions", "retry", &id, "--json"])).unwrap();
+    assert_eq!(
+        (retried["retryOf"].as_str(), retried["triggeredBy"].as_str()),
+        (Some(id.as_str()), Some("retry"))
+    );
+
+    hub(&["tasks", "pause", "sf-contact-daily"]);
+    assert!(hub(&["tasks", "resume", "sf-contact-daily"]).contains("next run"));
+}
