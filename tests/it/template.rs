@@ -544,15 +544,15 @@ fn queues_rules_and_settings_missing_from_the_template_are_reported() {
     topology.queues.push(replay);
     topology.queues[1].retention = Duration::from_secs(60);
     topology.rules.push(RuleSpec {
-        name: "webhooks-to-transform".to_owned(),
-        pattern: serde_json::json!({ "detail-type": ["webhook.received"] }),
-        target_queue: "transform".to_owned(),
+        name: "conflicts-to-write".to_owned(),
+        pattern: serde_json::json!({ "detail-type": ["conflict.detected"] }),
+        target_queue: "write".to_owned(),
     });
     let found = disagreements(TEMPLATE, &topology);
     let expected_fragments = [
         "queue hub-replay is in the Topology but not in the template",
         "queue hub-fetch-dlq: MessageRetentionPeriod is Some(1209600), the Topology says 60",
-        "rule hub-webhooks-to-transform is in the Topology but not on the template's bus",
+        "rule hub-conflicts-to-write is in the Topology but not on the template's bus",
     ];
     for fragment in expected_fragments {
         assert!(
@@ -577,16 +577,16 @@ fn a_template_for_another_prefix_is_reported() {
 #[test]
 fn a_bus_rule_is_matched_by_name_pattern_and_target_queue() {
     let rule = r#"
-  WebhooksToTransformRule:
+  ConflictsToWriteRule:
     Type: AWS::Events::Rule
     Properties:
-      Name: !Sub ${Prefix}-webhooks-to-transform
+      Name: !Sub ${Prefix}-conflicts-to-write
       EventBusName: !Ref EventBus
       EventPattern:
-        detail-type: [webhook.received]
+        detail-type: [conflict.detected]
       Targets:
-        - Id: transform
-          Arn: !GetAtt TransformQueue.Arn
+        - Id: write
+          Arn: !GetAtt WriteQueue.Arn
 
 Outputs:"#;
     let with_rule = TEMPLATE.replacen("\nOutputs:", rule, 1);
@@ -596,25 +596,26 @@ Outputs:"#;
     );
     let mut topology = Topology::default();
     topology.rules.push(RuleSpec {
-        name: "webhooks-to-transform".to_owned(),
-        pattern: serde_json::json!({ "detail-type": ["webhook.received"] }),
-        target_queue: "transform".to_owned(),
+        name: "conflicts-to-write".to_owned(),
+        pattern: serde_json::json!({ "detail-type": ["conflict.detected"] }),
+        target_queue: "write".to_owned(),
     });
     assert_agree(&disagreements(&with_rule, &topology));
 
-    topology.rules[0].target_queue = "write".to_owned();
-    topology.rules[0].pattern = serde_json::json!({ "detail-type": ["sync.completed"] });
+    let added = topology.rules.len() - 1;
+    topology.rules[added].target_queue = "fetch".to_owned();
+    topology.rules[added].pattern = serde_json::json!({ "detail-type": ["sync.completed"] });
     let found = disagreements(&with_rule, &topology);
     assert_eq!(
         found,
         [
-            "rule webhooks-to-transform: EventPattern differs from the Topology's",
-            "rule webhooks-to-transform: no target is the write queue",
+            "rule conflicts-to-write: EventPattern differs from the Topology's",
+            "rule conflicts-to-write: no target is the fetch queue",
         ],
     );
     let found = disagreements(&with_rule, &Topology::default());
     assert_eq!(
         found,
-        ["WebhooksToTransformRule: rule hub-webhooks-to-transform is not in the Topology"],
+        ["ConflictsToWriteRule: rule hub-conflicts-to-write is not in the Topology"],
     );
 }

@@ -1,5 +1,6 @@
 //! The `hub` command line.
 
+use std::io::Write as _;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +33,9 @@ pub enum Command {
     Tasks(TasksArgs),
     /// Follow, cancel and retry sync executions.
     Executions(ExecutionsArgs),
+    /// Try conversion schemas on sample records (no backend needed).
+    #[command(subcommand)]
+    Schema(crate::schema_cmd::SchemaCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -67,7 +71,7 @@ pub struct ApplyArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct GetArgs {
-    /// definition, integration, connection, schema or task (plural accepted).
+    /// definition, integration, connection, schema, task or route (plural accepted).
     pub kind: String,
     /// One document by id; without it, all of that kind.
     pub id: Option<String>,
@@ -86,6 +90,12 @@ pub struct DevArgs {
     /// Seconds between scheduler ticks (AWS ticks every 60).
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub tick: u64,
+    /// Apply the demo tenant `demo` (infra/demo): the sample connector, a contact schema and a
+    /// task pulling contacts every minute; its first run starts at once.
+    #[arg(long)]
+    pub demo: bool,
+    #[command(flatten)]
+    pub sample: crate::sample::SampleArgs,
     #[command(flatten)]
     pub backend: BackendOptions,
 }
@@ -100,7 +110,9 @@ pub enum CliError {
     Config(#[from] hub_config::ConfigError),
     #[error(transparent)]
     Sync(#[from] hub_sync::Error),
-    #[error("unknown kind `{0}`: use definition, integration, connection, schema or task")]
+    #[error(transparent)]
+    Schema(#[from] crate::schema_cmd::SchemaCommandError),
+    #[error("unknown kind `{0}`: use definition, integration, connection, schema, task or route")]
     UnknownKind(String),
 }
 
@@ -114,6 +126,7 @@ impl CliError {
             Self::Config(error) => error.code(),
             Self::UnknownKind(_) => "unknown_kind",
             Self::Sync(error) => error.code(),
+            Self::Schema(error) => error.code(),
         }
     }
 }
@@ -123,6 +136,7 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Dev(args) => dev(args).await,
         Command::Apply(args) => apply(args).await,
         Command::Get(args) => get(args).await,
+        Command::Schema(command) => Ok(crate::schema_cmd::run(command)?),
         Command::Tasks(args) => {
             let sync = sync_service(&args.ops.backend).await?;
             Ok(crate::ops::tasks(&sync, &args.ops, args.command).await?)
@@ -142,14 +156,46 @@ async fn dev(args: DevArgs) -> Result<(), CliError> {
         tick: Duration::from_secs(args.tick),
         ..HostOptions::default()
     };
-    let host = crate::functions::register_all(Host::new(ports, options));
+    let sample = args
+        .sample
+        .start()
+        .await
+        .map_err(|source| crate::host::HostError::Bind {
+            port: args.sample.sample_port,
+            source,
+        })?;
+    let host = crate::functions::register_all(Host::new(ports.clone(), options));
     let running = host.start().await?;
+    // One line: scripts read the address from the first line and may stop reading there.
     println!(
-        "hub dev listening on http://{} (backend: {})",
+        "hub dev listening on http://{} (backend: {}); sample CRM API on {} (API key `{}`, {} \
+         contacts)",
         running.address,
-        args.backend.resolved_kind_name()
+        args.backend.resolved_kind_name(),
+        sample.base_url(),
+        sample.api().api_key(),
+        args.sample.sample_records
     );
+    if args.demo {
+        let demo = crate::sample::apply_demo(&ports, &sample).await?;
+        // Informational: a reader that stopped after the first line must not stop the host.
+        let mut out = std::io::stdout().lock();
+        for line in &demo.applied {
+            let _ = writeln!(out, "demo: {line}");
+        }
+        if let Some(execution) = &demo.started {
+            let _ = writeln!(out, "demo: started execution {execution}");
+        }
+        let _ = writeln!(
+            out,
+            "demo: follow it with `hub executions list --tenant {0}` and `hub executions show \
+             <id> --follow --tenant {0}`",
+            crate::sample::DEMO_TENANT
+        );
+        let _ = out.flush();
+    }
     running.run_until(shutdown_signal()).await?;
+    sample.shutdown(Duration::from_secs(2)).await;
     Ok(())
 }
 
@@ -176,8 +222,14 @@ async fn apply(args: ApplyArgs) -> Result<(), CliError> {
                 .version
                 .map(|v| format!(" (version {v})"))
                 .unwrap_or_default();
+            // A webhook route's path is what the provider is given.
+            let path = applied
+                .path
+                .as_ref()
+                .map(|path| format!(" -> POST {path}"))
+                .unwrap_or_default();
             println!(
-                "{file}: {} {} {:?}{version}",
+                "{file}: {} {} {:?}{version}{path}",
                 applied.kind, applied.id, applied.action
             );
         }

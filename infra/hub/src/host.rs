@@ -177,9 +177,13 @@ impl Host {
         let router = crate::http::router(self.ports.clone()).merge(self.routes);
         let http_shutdown = shutdown.clone();
         let server = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
-                .await
+            // With the peer address, for the webhook routes' source allow-lists.
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move { http_shutdown.cancelled().await })
+            .await
         });
         tracing::info!(%address, backend = self.ports.backend, "hub is listening");
         Ok(RunningHost {

@@ -9,6 +9,9 @@ pub mod functions;
 pub mod host;
 mod http;
 mod ops;
+pub mod sample;
+mod schema_cmd;
+pub mod webhooks;
 
 pub use backend::{BackendError, BackendOptions, open_backend};
 pub use host::{Host, HostError, HostOptions, QueueFunction, RunningHost, TickHandler};

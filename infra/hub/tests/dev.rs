@@ -283,3 +283,107 @@ fn tasks_and_executions_from_the_command_line() {
     hub(&["tasks", "pause", "sf-contact-daily"]);
     assert!(hub(&["tasks", "resume", "sf-contact-daily"]).contains("next run"));
 }
+
+#[test]
+fn schema_test_and_diff_on_sample_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/hub-core/tests/fixtures/seed/conversion-schema.sf-contact-to-contact.json"
+    );
+    let sample = dir.path().join("contacts.jsonl");
+    std::fs::write(
+        &sample,
+        concat!(
+            r#"{"Id":"003A","Email":"ada@example.com","FirstName":"Ada","LastName":"Lovelace","Phone":"+44 20 7946 0000","MailingAddress":{"street":"12 St James's Sq"},"IsDeleted":false}"#,
+            "\n",
+            r#"{"Id":"003B","FirstName":"No","LastName":"Email","IsDeleted":false}"#,
+            "\n",
+            r#"{"Id":"003C","Email":"gone@example.com","IsDeleted":true}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    let hub = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_hub"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+
+    let output = hub(&[
+        "schema",
+        "test",
+        "--schema",
+        fixture,
+        "--sample",
+        sample.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let outcome: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let statuses: Vec<_> = outcome["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["mapped", "failed", "skipped"]);
+    assert_eq!(outcome["records"][0]["data"]["name"], "Ada Lovelace");
+    assert_eq!(outcome["records"][0]["data"]["phone"], "+442079460000");
+    assert_eq!(outcome["records"][1]["errors"][0]["targetField"], "email");
+
+    let text = hub(&[
+        "schema",
+        "test",
+        "--schema",
+        fixture,
+        "--sample",
+        sample.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("1 mapped, 1 skipped, 1 failed"));
+
+    let mut changed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    changed["fieldMappings"][4]["config"]["value"] = serde_json::json!("sf");
+    let changed_file = dir.path().join("v2.json");
+    std::fs::write(&changed_file, changed.to_string()).unwrap();
+    let diff = hub(&[
+        "schema",
+        "diff",
+        "--from",
+        fixture,
+        "--to",
+        changed_file.to_str().unwrap(),
+        "--sample",
+        sample.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(
+        diff.status.success(),
+        "{}",
+        String::from_utf8_lossy(&diff.stderr)
+    );
+    let diffs: serde_json::Value = serde_json::from_slice(&diff.stdout).unwrap();
+    assert_eq!(
+        diffs.as_array().unwrap().len(),
+        1,
+        "only the mapped record changes: {diffs}"
+    );
+    assert_eq!(diffs[0]["changes"][0]["field"], "source");
+    assert_eq!(diffs[0]["changes"][0]["after"], "sf");
+
+    let bad = hub(&[
+        "schema",
+        "test",
+        "--schema",
+        sample.to_str().unwrap(),
+        "--sample",
+        sample.to_str().unwrap(),
+    ]);
+    assert!(!bad.status.success());
+}

@@ -6,8 +6,10 @@ use std::path::Path;
 use chrono::Utc;
 use hub_core::model::{
     ConversionSchema, Credentials, IntegrationConnection, IntegrationDefinition, JsonPath,
-    ModelError, SyncTask, TenantId, TenantIntegration, decode_value, load_value,
+    ModelError, SecretRef, SyncTask, TenantId, TenantIntegration, decode_value, load_value,
 };
+use hub_webhooks::{RouteId, WebhookRoute};
+use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -20,15 +22,17 @@ pub enum DocumentKind {
     Connection,
     ConversionSchema,
     SyncTask,
+    WebhookRoute,
 }
 
 impl DocumentKind {
-    pub const ALL: [DocumentKind; 5] = [
+    pub const ALL: [DocumentKind; 6] = [
         Self::IntegrationDefinition,
         Self::TenantIntegration,
         Self::Connection,
         Self::ConversionSchema,
         Self::SyncTask,
+        Self::WebhookRoute,
     ];
 
     /// The name `hub get` takes (`schema`, `task`, ...).
@@ -39,6 +43,7 @@ impl DocumentKind {
             Self::Connection => "connection",
             Self::ConversionSchema => "schema",
             Self::SyncTask => "task",
+            Self::WebhookRoute => "route",
         }
     }
 
@@ -77,6 +82,12 @@ pub enum ConfigDocument {
         tenant: TenantId,
         task: Box<SyncTask>,
     },
+    /// A webhook endpoint; its id was generated when the document gave none. `secrets` are
+    /// values for some of the route's secret references, stored in the secret store on apply.
+    WebhookRoute {
+        route: Box<WebhookRoute>,
+        secrets: Vec<(SecretRef, SecretString)>,
+    },
 }
 
 impl ConfigDocument {
@@ -87,6 +98,7 @@ impl ConfigDocument {
             Self::Connection { .. } => DocumentKind::Connection,
             Self::Schema { .. } => DocumentKind::ConversionSchema,
             Self::Task { .. } => DocumentKind::SyncTask,
+            Self::WebhookRoute { .. } => DocumentKind::WebhookRoute,
         }
     }
 
@@ -97,6 +109,7 @@ impl ConfigDocument {
             Self::Connection { connection, .. } => connection.id.as_str().to_owned(),
             Self::Schema { schema, .. } => schema.id.clone(),
             Self::Task { task, .. } => task.id.clone(),
+            Self::WebhookRoute { route, .. } => route.id.to_string(),
         }
     }
 }
@@ -110,6 +123,9 @@ struct Envelope {
     spec: Value,
     #[serde(default)]
     credentials: Option<Value>,
+    /// Webhook secret values by reference (webhook routes only).
+    #[serde(default)]
+    secrets: Option<Map<String, Value>>,
 }
 
 /// Parses the documents of one file's text (one envelope, or an array of them).
@@ -148,6 +164,11 @@ fn parse_one(value: Value) -> Result<ConfigDocument, ModelError> {
         return Err(JsonPath::root()
             .key("credentials")
             .invalid("only a Connection carries credentials"));
+    }
+    if envelope.secrets.is_some() && kind != DocumentKind::WebhookRoute {
+        return Err(JsonPath::root()
+            .key("secrets")
+            .invalid("only a WebhookRoute carries secret values"));
     }
     let now = Value::String(Utc::now().to_rfc3339());
     let nested = |e: ModelError| e.nested_under("spec");
@@ -203,6 +224,31 @@ fn parse_one(value: Value) -> Result<ConfigDocument, ModelError> {
                 schema: Box::new(schema),
             }
         }
+        DocumentKind::WebhookRoute => {
+            let mut spec = object(envelope.spec)?;
+            let tenant = tenant.expect("checked above");
+            insert_default(
+                &mut spec,
+                "tenantId",
+                Value::String(tenant.as_str().to_owned()),
+            );
+            // The id is the endpoint's address: generated unguessable unless given.
+            if !spec.contains_key("id") {
+                spec.insert("id".into(), Value::String(RouteId::generate().into()));
+            }
+            let route: WebhookRoute = load_value(Value::Object(spec)).map_err(nested)?;
+            if route.tenant_id != tenant {
+                return Err(JsonPath::root()
+                    .key("spec")
+                    .key("tenantId")
+                    .invalid("differs from the envelope's tenantId"));
+            }
+            let secrets = route_secrets(&route, envelope.secrets.unwrap_or_default())?;
+            ConfigDocument::WebhookRoute {
+                route: Box::new(route),
+                secrets,
+            }
+        }
         DocumentKind::SyncTask => {
             let task: SyncTask = load_value(envelope.spec).map_err(nested)?;
             if task.tenant_integration_id.is_none() {
@@ -217,6 +263,31 @@ fn parse_one(value: Value) -> Result<ConfigDocument, ModelError> {
             }
         }
     })
+}
+
+/// The secret values a route document brings: each for one of the route's own references.
+fn route_secrets(
+    route: &WebhookRoute,
+    values: Map<String, Value>,
+) -> Result<Vec<(SecretRef, SecretString)>, ModelError> {
+    let mut secrets = Vec::with_capacity(values.len());
+    for (name, value) in values {
+        let at = JsonPath::root().key("secrets").key(&name);
+        let Some(reference) = route
+            .config
+            .secret_refs()
+            .find(|reference| reference.as_str() == name)
+        else {
+            return Err(at.invalid("is not one of the route's secrets"));
+        };
+        match value {
+            Value::String(text) if !text.is_empty() => {
+                secrets.push((reference.clone(), SecretString::from(text)));
+            }
+            _ => return Err(at.invalid("must be a non-empty string")),
+        }
+    }
+    Ok(secrets)
 }
 
 fn object(value: Value) -> Result<Map<String, Value>, ModelError> {

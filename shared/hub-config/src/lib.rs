@@ -8,7 +8,9 @@
 //!
 //! Credentials go to the secret store under the connection's `credentialsRef`, never into the
 //! state table. A conversion schema whose content changes becomes a new version; re-applying an
-//! unchanged document changes nothing.
+//! unchanged document changes nothing. A `WebhookRoute` without an `id` gets a generated,
+//! unguessable one (it is the endpoint's address, `/webhooks/<id>`): apply prints it, and
+//! adding it to the file makes re-applying update that route instead of creating another.
 
 mod document;
 mod store;
@@ -36,6 +38,8 @@ pub enum ConfigError {
     Conflict { kind: DocumentKind, id: String },
     #[error(transparent)]
     Sync(#[from] hub_sync::Error),
+    #[error(transparent)]
+    Route(#[from] hub_webhooks::route::RouteStoreError),
     #[error("state store: {0}")]
     Store(#[from] StoreError),
     #[error("secret store: {0}")]
@@ -59,6 +63,7 @@ impl ConfigError {
             Self::NotFound { .. } => "not_found",
             Self::Conflict { .. } => "concurrent_update",
             Self::Sync(error) => error.code(),
+            Self::Route(error) => error.code(),
             Self::Store(_) => "state_store_unavailable",
             Self::Secret(_) => "secret_store_unavailable",
             Self::Corrupt { .. } => "corrupt_document",

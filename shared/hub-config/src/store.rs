@@ -7,6 +7,7 @@ use hub_core::ports::{
     TransactOp,
 };
 use hub_core::repo::{doc_item, read_doc, with_index};
+use hub_webhooks::route::{RouteWrite, get_route, list_routes, put_route};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -24,6 +25,9 @@ pub struct Applied {
     /// The schema version now current (conversion schemas only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<u32>,
+    /// Where providers deliver (webhook routes only): `/webhooks/<id>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -55,6 +59,7 @@ pub async fn apply(ports: &Ports, document: &ConfigDocument) -> Result<Applied, 
         id: id.clone(),
         action,
         version,
+        path: None,
     };
     match document {
         ConfigDocument::Definition(definition) => {
@@ -115,6 +120,24 @@ pub async fn apply(ports: &Ports, document: &ConfigDocument) -> Result<Applied, 
             task.created_at = task.created_at.or_else(|| Some(ports.clock.now()));
             sync.put_task(tenant, task).await?;
             Ok(applied(action, None))
+        }
+        ConfigDocument::WebhookRoute { route, secrets } => {
+            // The secrets first: a route whose secrets are missing refuses every delivery.
+            let mut secrets_changed = false;
+            for (reference, value) in secrets {
+                let action = put_secret(ports, reference.as_str(), value.clone()).await?;
+                secrets_changed |= action != ApplyAction::Unchanged;
+            }
+            let written = put_route(&*ports.state, route, ports.clock.now()).await?;
+            let action = match (written, secrets_changed) {
+                (RouteWrite::Created, _) => ApplyAction::Created,
+                (RouteWrite::Unchanged, false) => ApplyAction::Unchanged,
+                (RouteWrite::Updated | RouteWrite::Unchanged, _) => ApplyAction::Updated,
+            };
+            Ok(Applied {
+                path: Some(route.path()),
+                ..applied(action, None)
+            })
         }
     }
 }
@@ -305,6 +328,7 @@ fn key_of(kind: DocumentKind, tenant: &str, id: &str) -> Result<Key, ConfigError
         DocumentKind::Connection => keys::connection(tenant, id),
         DocumentKind::ConversionSchema => keys::schema_head(tenant, id),
         DocumentKind::SyncTask => keys::task(tenant, id),
+        DocumentKind::WebhookRoute => keys::webhook_route(id),
     })
 }
 
@@ -319,6 +343,16 @@ pub async fn get(
     if kind == DocumentKind::SyncTask {
         let sync = hub_sync::SyncService::new(ports.clone());
         return to_value(&sync.get_task(&tenant_id(tenant)?, id).await?, kind, id);
+    }
+    if kind == DocumentKind::WebhookRoute {
+        // Routes live outside the tenant partition: the tenant is checked, not keyed on.
+        return match get_route(&*ports.state, id).await? {
+            Some(route) if route.tenant_id.as_str() == tenant => to_value(&route, kind, id),
+            _ => Err(ConfigError::NotFound {
+                kind,
+                id: id.to_owned(),
+            }),
+        };
     }
     let item = ports
         .state
@@ -342,6 +376,13 @@ pub async fn list(
         let tasks = sync.list_tasks(&tenant_id(tenant)?).await?;
         return tasks.iter().map(|t| to_value(t, kind, &t.id)).collect();
     }
+    if kind == DocumentKind::WebhookRoute {
+        let routes = list_routes(&*ports.state, tenant).await?;
+        return routes
+            .iter()
+            .map(|route| to_value(route, kind, route.id.as_str()))
+            .collect();
+    }
     let request = match kind {
         DocumentKind::IntegrationDefinition => {
             QueryRequest::partition(Index::Gsi1, keys::DEFINITIONS_INDEX)
@@ -351,7 +392,9 @@ pub async fn list(
                 DocumentKind::TenantIntegration => keys::prefix::TENANT_INTEGRATION,
                 DocumentKind::Connection => keys::prefix::CONNECTION,
                 DocumentKind::ConversionSchema => keys::prefix::SCHEMA,
-                DocumentKind::SyncTask | DocumentKind::IntegrationDefinition => keys::prefix::TASK,
+                DocumentKind::SyncTask
+                | DocumentKind::IntegrationDefinition
+                | DocumentKind::WebhookRoute => keys::prefix::TASK,
             };
             QueryRequest::partition(Index::Primary, keys::tenant_partition(tenant))
                 .sort(SortCondition::BeginsWith(prefix.to_owned()))

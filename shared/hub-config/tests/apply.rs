@@ -270,3 +270,153 @@ async fn tasks_are_stored_through_the_sync_service() {
         1
     );
 }
+
+fn route_document(spec: Value) -> String {
+    json!({"kind": "WebhookRoute", "tenantId": "acme", "spec": spec}).to_string()
+}
+
+fn route_spec() -> Value {
+    json!({
+        "tenantIntegrationId": "ti-github",
+        "integrationId": "github",
+        "config": {"scheme": {"type": "github"}, "secrets": ["hub/acme/github-webhook"]}
+    })
+}
+
+#[tokio::test]
+async fn a_webhook_route_gets_an_unguessable_id_and_is_updated_in_place_once_it_names_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = ports(dir.path()).await;
+    let first = &parse_documents(&route_document(route_spec())).unwrap()[0];
+    let second = &parse_documents(&route_document(route_spec())).unwrap()[0];
+    assert_eq!(first.kind(), DocumentKind::WebhookRoute);
+    assert_ne!(
+        first.id(),
+        second.id(),
+        "each document without an id is a new route"
+    );
+    assert!(
+        first.id().starts_with("rt_") && first.id().len() >= 32,
+        "{}",
+        first.id()
+    );
+
+    let applied = apply(&ports, first).await.unwrap();
+    assert_eq!(applied.action, ApplyAction::Created);
+    assert_eq!(
+        applied.path.as_deref(),
+        Some(format!("/webhooks/{}", first.id()).as_str())
+    );
+
+    let mut named = route_spec();
+    named["id"] = json!(first.id());
+    let again = &parse_documents(&route_document(named.clone())).unwrap()[0];
+    assert_eq!(
+        apply(&ports, again).await.unwrap().action,
+        ApplyAction::Unchanged
+    );
+    named["dedupWindowDays"] = json!(7);
+    let changed = &parse_documents(&route_document(named)).unwrap()[0];
+    assert_eq!(
+        apply(&ports, changed).await.unwrap().action,
+        ApplyAction::Updated
+    );
+
+    let stored = get(&ports, DocumentKind::WebhookRoute, "acme", &first.id())
+        .await
+        .unwrap();
+    assert_eq!(stored["dedupWindowDays"], 7);
+    assert_eq!(stored["tenantId"], "acme");
+    assert!(stored["createdAt"].is_string());
+    let other_tenant = get(&ports, DocumentKind::WebhookRoute, "globex", &first.id()).await;
+    assert_eq!(other_tenant.unwrap_err().code(), "not_found");
+    let listed = list(&ports, DocumentKind::WebhookRoute, "acme")
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        DocumentKind::from_cli_name("routes"),
+        Some(DocumentKind::WebhookRoute)
+    );
+}
+
+#[tokio::test]
+async fn a_webhook_route_is_refused_at_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = ports(dir.path()).await;
+    let mut guessable = route_spec();
+    guessable["id"] = json!("github");
+    let error = parse_documents(&route_document(guessable)).unwrap_err();
+    assert!(error.to_string().starts_with("spec.id"), "{error}");
+
+    let mut foreign_secret = route_spec();
+    foreign_secret["config"]["secrets"] = json!(["hub/globex/github-webhook"]);
+    let error = parse_documents(&route_document(foreign_secret)).unwrap_err();
+    assert!(
+        error.to_string().starts_with("spec.config.secrets[0]"),
+        "{error}"
+    );
+
+    let no_tenant = json!({"kind": "WebhookRoute", "spec": route_spec()}).to_string();
+    assert!(parse_documents(&no_tenant).is_err());
+
+    // A route id belongs to the tenant that created it.
+    let mut taken = route_spec();
+    taken["id"] = json!("rt_0123456789abcdef0123456789abcdef");
+    apply(
+        &ports,
+        &parse_documents(&route_document(taken.clone())).unwrap()[0],
+    )
+    .await
+    .unwrap();
+    taken["config"]["secrets"] = json!(["hub/globex/github-webhook"]);
+    let hijack = json!({"kind": "WebhookRoute", "tenantId": "globex", "spec": taken}).to_string();
+    let error = apply(&ports, &parse_documents(&hijack).unwrap()[0])
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "route_owned_by_another_tenant");
+}
+
+#[tokio::test]
+async fn a_webhook_route_document_can_bring_its_secret_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = ports(dir.path()).await;
+    let document = |secrets: Value| {
+        json!({"kind": "WebhookRoute", "tenantId": "acme", "spec": route_spec(), "secrets": secrets})
+            .to_string()
+    };
+    let error = parse_documents(&document(json!({"hub/acme/other": "x"}))).unwrap_err();
+    assert!(
+        error.to_string().starts_with("secrets.hub/acme/other"),
+        "{error}"
+    );
+    let error = parse_documents(&document(json!({"hub/acme/github-webhook": ""}))).unwrap_err();
+    assert!(error.to_string().contains("non-empty"), "{error}");
+    let schema_with_secrets = json!({"kind": "ConversionSchema", "tenantId": "acme", "spec": seed_schema(), "secrets": {}});
+    assert!(parse_documents(&schema_with_secrets.to_string()).is_err());
+
+    let parsed =
+        &parse_documents(&document(json!({"hub/acme/github-webhook": "s3cr3t"}))).unwrap()[0];
+    assert!(
+        !format!("{parsed:?}").contains("s3cr3t"),
+        "Debug hides secret values"
+    );
+    assert_eq!(
+        apply(&ports, parsed).await.unwrap().action,
+        ApplyAction::Created
+    );
+    let stored = ports
+        .secrets
+        .get("hub/acme/github-webhook")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        secrecy::ExposeSecret::expose_secret(&stored.value),
+        "s3cr3t"
+    );
+    assert_eq!(
+        apply(&ports, parsed).await.unwrap().action,
+        ApplyAction::Unchanged
+    );
+}

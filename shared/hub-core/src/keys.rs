@@ -16,6 +16,15 @@
 //! | outbox entry (a message or event not yet delivered) | `outbox#<shard>` | `<ulid>` | |
 //! | idempotency record | `idem#<key>` | `idem` (TTL) | |
 //! | circuit breaker of a connection | `tenant#<t>` | `circuit#<connectionId>` | |
+//! | webhook route | `whroute#<routeId>` | `route` | `whroutes#<t>` / `<routeId>` |
+//! | webhook delivery (dedup ledger) | `whdlv#<routeId>#<deliveryId>` | `ledger` (TTL) | |
+//! | webhook payload chunk (claim check) | `whdlv#<routeId>#<deliveryId>` | `chunk#<n, 4 digits>` (TTL) | |
+//! | webhook rate-limit window | `whrate#<routeId>` | `<window start, ms>` (TTL) | |
+//! | webhook delivery no realtime task took | `tenant#<t>` | `unrouted#<receivedAt>#<routeId>#<deliveryId>` (TTL) | |
+//! | run bookkeeping: a page the fetcher enqueued | `pipeline#<executionId>` | `page#<n, 10 digits>` (TTL) | |
+//! | run bookkeeping: a batch the writer counted | `pipeline#<executionId>` | `batch#<source key>` (TTL) | |
+//!
+//! The `hub-records` table has its own layout, in [`records`].
 //!
 //! System-scope items use the reserved tenant `system`.
 
@@ -84,6 +93,61 @@ pub fn circuit(tenant: &str, connection: &str) -> Key {
     Key::new(tenant_partition(tenant), format!("circuit#{connection}"))
 }
 
+/// A webhook endpoint. Route ids are unguessable (they are the endpoint's only address), so
+/// the route has its own partition and is found without knowing its tenant.
+pub fn webhook_route(route_id: &str) -> Key {
+    Key::new(format!("whroute#{route_id}"), "route")
+}
+
+/// `gsi1pk` of a tenant's webhook routes (`gsi1sk` is the route id).
+pub fn webhook_routes_index(tenant: &str) -> String {
+    format!("whroutes#{tenant}")
+}
+
+/// The partition of one delivery: its dedup ledger entry and its payload chunks. Delivery ids
+/// are the provider's (visible ASCII, at most 256 characters, `#` possible): the partition is
+/// never parsed back.
+pub fn webhook_delivery_partition(route_id: &str, delivery_id: &str) -> String {
+    format!("whdlv#{route_id}#{delivery_id}")
+}
+
+pub fn webhook_delivery(route_id: &str, delivery_id: &str) -> Key {
+    Key::new(webhook_delivery_partition(route_id, delivery_id), "ledger")
+}
+
+/// Chunk `n` (from 0) of a payload too large for a bus event.
+pub fn webhook_payload_chunk(route_id: &str, delivery_id: &str, n: u32) -> Key {
+    Key::new(
+        webhook_delivery_partition(route_id, delivery_id),
+        format!("chunk#{n:04}"),
+    )
+}
+
+/// The request counter of one rate-limit window of a route.
+pub fn webhook_rate_window(route_id: &str, window_start_ms: i64) -> Key {
+    Key::new(
+        format!("whrate#{route_id}"),
+        format!("{window_start_ms:015}"),
+    )
+}
+
+/// A delivery kept for inspection because no realtime task of its integration took it.
+pub fn webhook_unrouted(
+    tenant: &str,
+    received_at: DateTime<Utc>,
+    route_id: &str,
+    delivery_id: &str,
+) -> Key {
+    Key::new(
+        tenant_partition(tenant),
+        format!(
+            "{}{}#{route_id}#{delivery_id}",
+            prefix::UNROUTED_WEBHOOK,
+            sortable_time(received_at)
+        ),
+    )
+}
+
 /// Sort-key prefixes of the kinds that share a tenant partition.
 pub mod prefix {
     pub const TENANT_INTEGRATION: &str = "ti#";
@@ -92,6 +156,7 @@ pub mod prefix {
     pub const TASK: &str = "task#";
     pub const CURSOR: &str = "cursor#";
     pub const CIRCUIT: &str = "circuit#";
+    pub const UNROUTED_WEBHOOK: &str = "unrouted#";
     pub const SCHEMA_VERSION: &str = "v#";
 }
 
@@ -153,4 +218,58 @@ pub fn outbox_partition(shard: u32) -> String {
 
 pub fn outbox_entry(shard: u32, id: &str) -> Key {
     Key::new(outbox_partition(shard), id)
+}
+
+pub fn pipeline_partition(execution_id: &str) -> String {
+    format!("pipeline#{execution_id}")
+}
+
+/// Marks page `page` of a run as counted in the execution's `batchesEnqueued` (hub-writer's
+/// run protocol), so a redelivered fetch job never counts its batches twice.
+pub fn pipeline_page(execution_id: &str, page: u32) -> Key {
+    Key::new(pipeline_partition(execution_id), format!("page#{page:010}"))
+}
+
+/// Marks the batch with source key `source_key` ([`crate::messages::BatchSource::key`]) of a
+/// run as counted in the execution's `batchesWritten`, so a redelivered write batch never
+/// counts twice.
+pub fn pipeline_batch(execution_id: &str, source_key: &str) -> Key {
+    Key::new(
+        pipeline_partition(execution_id),
+        format!("batch#{source_key}"),
+    )
+}
+
+/// Keys of the `hub-records` table (the written entities; hub-writer documents the attributes).
+///
+/// | item | pk | sk | gsi1pk / gsi1sk |
+/// |---|---|---|---|
+/// | record | `<t>#<entityType>` | `<recordId>` | `<t>#<integrationId>#<externalId>` / `<entityType>` |
+///
+/// The record id is derived from the tenant, the entity type and the record's dedup key
+/// (hub-writer's `record_id`), so every writer finds the same item for the same dedup key.
+/// Tenant, entity type and integration ids never contain `#`; external ids may (they are the
+/// source's), which is harmless because the index key is never parsed back and the external
+/// id comes last. A record flagged deleted leaves the index (its `gsi1` keys are removed).
+pub mod records {
+    use crate::ports::Key;
+
+    /// The partition of a tenant's records of one entity type.
+    pub fn partition(tenant: &str, entity_type: &str) -> String {
+        format!("{tenant}#{entity_type}")
+    }
+
+    pub fn record(tenant: &str, entity_type: &str, record_id: &str) -> Key {
+        Key::new(partition(tenant, entity_type), record_id)
+    }
+
+    /// `gsi1pk` of a record: lookup by (integration, external id) within a tenant.
+    pub fn external_id_index(tenant: &str, integration_id: &str, external_id: &str) -> String {
+        format!("{tenant}#{integration_id}#{external_id}")
+    }
+
+    /// `gsi1sk` of a record: its entity type, so one external id maps to one record per type.
+    pub fn external_id_sort(entity_type: &str) -> String {
+        entity_type.to_owned()
+    }
 }

@@ -13,8 +13,8 @@ use serde_json::{Map, Value};
 
 use crate::model::tagged::{Tagged, tagged_deserialize};
 use crate::model::{
-    ConnectionId, ModelError, Notifications, SyncResults, TenantId, Trigger, decode_json,
-    decode_value,
+    ConnectionId, DeleteMode, ModelError, Notifications, SyncResults, TenantId, Trigger,
+    decode_json, decode_value,
 };
 use crate::ports::{BusEnvelope, BusEvent};
 
@@ -148,7 +148,8 @@ pub struct RecordBatch {
     pub execution_id: Option<String>,
     pub tenant_id: TenantId,
     pub tenant_integration_id: String,
-    /// `null` for webhook deliveries.
+    /// The run's task, or for a webhook batch the realtime task it was expanded for (one
+    /// delivery becomes batches for each realtime task of its integration).
     pub task_id: Option<String>,
     pub schema_id: String,
     pub schema_version: u32,
@@ -197,11 +198,16 @@ impl Tagged for BatchSource {
 tagged_deserialize!(BatchSource);
 
 impl BatchSource {
-    /// Unique per batch within a tenant integration: `poll#<page>#<part>` or
-    /// `webhook#<deliveryId>`; with the execution id it keys the transformer's idempotency.
+    /// Unique per batch within a tenant integration: `poll#<page>#<part>`, or
+    /// `webhook#<deliveryId>` (`webhook#<deliveryId>#<part>` when split); with the execution id
+    /// (polls) or the task id (webhooks, whose batches belong to no run) it keys the
+    /// transformer's idempotency.
     pub fn key(&self) -> String {
         match self {
             Self::Poll(poll) => format!("poll#{}#{}", poll.page, poll.part),
+            Self::Webhook(webhook) if webhook.parts > 1 => {
+                format!("webhook#{}#{}", webhook.delivery_id, webhook.part)
+            }
             Self::Webhook(webhook) => format!("webhook#{}", webhook.delivery_id),
         }
     }
@@ -223,6 +229,35 @@ pub struct PollSource {
 pub struct WebhookSource {
     /// The provider's delivery id (what webhook deduplication keys on).
     pub delivery_id: String,
+    /// A delivery's records are split into parts to stay under the queue's message size;
+    /// from 0 to `parts - 1`.
+    #[serde(default, skip_serializing_if = "is_first_part")]
+    pub part: u32,
+    #[serde(default = "one_part", skip_serializing_if = "is_one_part")]
+    pub parts: u32,
+}
+
+impl WebhookSource {
+    /// The source of a delivery whose records fit in one batch.
+    pub fn whole(delivery_id: impl Into<String>) -> Self {
+        Self {
+            delivery_id: delivery_id.into(),
+            part: 0,
+            parts: 1,
+        }
+    }
+}
+
+fn one_part() -> u32 {
+    1
+}
+
+fn is_first_part(part: &u32) -> bool {
+    *part == 0
+}
+
+fn is_one_part(parts: &u32) -> bool {
+    *parts == 1
 }
 
 /// write queue: mapped records ready to upsert, and the records that failed to map.
@@ -239,12 +274,53 @@ pub struct WriteBatch {
     pub target_entity_type: String,
     pub items: Vec<WriteItem>,
     pub errors: Vec<RecordError>,
-    /// Set on the batch that ends a page: commit this cursor once the page is written.
+    /// Set on the batch that ends a page: commit this cursor once the page is written. The
+    /// writer records it as a cursor candidate of the run (the largest wins); the task's cursor
+    /// moves when the whole run is written (hub-writer's run protocol).
     pub cursor_commit: Option<CursorCommit>,
+    /// The source of the `RecordBatch` this batch was mapped from (one write batch per record
+    /// batch): what the writer counts a run's batch once by. Absent in batches from older
+    /// builds, which fall back to the first item's lineage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<BatchSource>,
+    /// The external entity the records came from (`Contact`), stored in each record's
+    /// `externalRelationships` as `externalType`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_entity: Option<String>,
+    /// What the writer may do, from the schema's target. Absent: create and update, never
+    /// delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<WriteTarget>,
 }
 
 impl Envelope for WriteBatch {
     const KIND: &'static str = "WriteBatch";
+}
+
+/// The schema's `target` as the writer applies it to one batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WriteTarget {
+    pub create_if_missing: bool,
+    pub update_if_exists: bool,
+    /// The schema's `deleteIfRemoved`, and only for a batch of a full (non-incremental) poll
+    /// run: the transformer sets it, the writer marks every record of the batch as seen by the
+    /// run, and a run that ends `success` removes the records of its tenant integration and
+    /// entity type that it did not see.
+    pub delete_if_removed: bool,
+    #[serde(default)]
+    pub delete_mode: DeleteMode,
+}
+
+impl Default for WriteTarget {
+    fn default() -> Self {
+        Self {
+            create_if_missing: true,
+            update_if_exists: true,
+            delete_if_removed: false,
+            delete_mode: DeleteMode::Soft,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -368,11 +444,32 @@ pub struct WebhookReceived {
     pub tenant_id: TenantId,
     pub tenant_integration_id: String,
     pub integration_id: String,
+    /// The webhook route (endpoint) that received the delivery.
+    pub route_id: String,
+    /// The scheme that verified it (`github`, `stripe`, `standard_webhooks`, ...).
+    pub provider: String,
     pub delivery_id: String,
     /// The provider's event name (`contact.updated`), when it sends one.
     pub event_type: Option<String>,
     pub received_at: DateTime<Utc>,
+    /// The delivery's JSON; `null` when it was too large for an event and `payloadRef` says
+    /// where it is stored.
     pub payload: Value,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_ref: Option<PayloadRef>,
+}
+
+/// A claim check: a payload stored in the state table in `chunks` items
+/// (`keys::webhook_payload_chunk`) because the event it belongs to would exceed the bus's
+/// 256 KiB limit. The chunks joined are the payload's JSON text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PayloadRef {
+    pub chunks: u32,
+    /// Length of the JSON text.
+    pub bytes: u64,
+    /// Hex SHA-256 of the JSON text, checked when it is read back.
+    pub sha256: String,
 }
 
 impl Envelope for WebhookReceived {

@@ -335,6 +335,7 @@ async fn messages_past_retention_are_dropped() {
         retention: Duration::from_secs(60),
         redrive: None,
     }];
+    topology.rules = Vec::new();
     let ports = open(dir.path(), &topology, &clock).await;
     let queue = ports.queue("brief").unwrap();
     queue.send(OutgoingMessage::new("old")).await.unwrap();

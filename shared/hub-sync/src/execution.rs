@@ -42,6 +42,10 @@ pub struct ExecutionRecord {
     pub pages_pending: i64,
     /// The fetcher has fetched the last page.
     pub fetch_complete: bool,
+    /// Record batches the fetcher enqueued for this run (hub-writer's run protocol).
+    pub batches_enqueued: u64,
+    /// Of those, the batches the writer has written.
+    pub batches_written: u64,
     /// Every error reported, including those beyond the stored ones.
     pub error_count: u64,
     pub last_error: Option<String>,
@@ -175,6 +179,8 @@ pub(crate) fn new_execution_item(tenant: &TenantId, execution: &SyncExecution) -
         attr::PAGES_FETCHED,
         attr::PAGES_PENDING,
         attr::ERROR_COUNT,
+        attr::BATCHES_ENQUEUED,
+        attr::BATCHES_WRITTEN,
     ] {
         item.insert(counter.into(), 0.into());
     }
@@ -225,6 +231,8 @@ pub(crate) fn read_execution(tenant: &TenantId, item: &Item) -> Result<Execution
             .get(attr::FETCH_COMPLETE)
             .and_then(Value::as_bool)
             .unwrap_or(false),
+        batches_enqueued: count_attr(item, attr::BATCHES_ENQUEUED),
+        batches_written: count_attr(item, attr::BATCHES_WRITTEN),
         error_count: count_attr(item, attr::ERROR_COUNT),
         last_error: str_attr(item, attr::LAST_ERROR).map(str::to_owned),
         cancelled_by: str_attr(item, attr::CANCELLED_BY).map(str::to_owned),

@@ -13,7 +13,8 @@
 //!   record it already read); while running: [`SyncService::add_counters`],
 //!   [`SyncService::set_phase`], [`SyncService::set_total_records`],
 //!   [`SyncService::mark_fetch_complete`], [`SyncService::append_error`],
-//!   [`SyncService::append_log`]; at the end: [`SyncService::finish`].
+//!   [`SyncService::append_log`]; when the API asks for a wait longer than a queue delay:
+//!   [`SyncService::park_job`]; at the end: [`SyncService::finish`].
 //! - `hub executions list|show|logs [--follow]`: [`SyncService::list_executions`],
 //!   [`SyncService::list_task_executions`], [`SyncService::get_execution`],
 //!   [`SyncService::get_execution_with_logs`], [`SyncService::execution_logs`].
@@ -48,6 +49,7 @@
 mod error;
 mod execution;
 mod outbox;
+mod park;
 mod task;
 mod trigger;
 
@@ -155,6 +157,12 @@ pub mod attr {
     pub const COMPLETED_AT: &str = "completedAt";
     pub const DURATION_MS: &str = "durationMs";
     pub const CANCELLED_BY: &str = "cancelledBy";
+    /// Run bookkeeping (hub-writer's run protocol): batches the fetcher sent to the transform
+    /// queue, and batches the writer has written; equal with `fetchComplete`, the run is done.
+    pub const BATCHES_ENQUEUED: &str = "batchesEnqueued";
+    pub const BATCHES_WRITTEN: &str = "batchesWritten";
+    /// A parked run resumes then (`SyncService::park_job`): sortable time.
+    pub const RESUME_AT: &str = "resumeAt";
 
     // Log lines.
     pub const LEVEL: &str = "level";

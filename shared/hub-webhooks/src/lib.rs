@@ -15,13 +15,32 @@
 //! Signatures are checked on the raw bytes with every active secret of the route, in constant
 //! time, inside the replay window in both directions, before the body is parsed. [`sign`]
 //! produces the deliveries each provider would send, for tests and benchmarks.
+//!
+//! Around verification, on the ports of `hub-core`:
+//!
+//! - [`route`]: webhook routes as documents ([`WebhookRoute`]: tenant, tenant integration,
+//!   [`RouteConfig`], dedup window, rate limit) under unguessable [`RouteId`]s;
+//! - [`Receiver`]: the whole of `POST|GET /webhooks/{routeId}` behind any HTTP front end
+//!   (route lookup, allow-list, rate limit, verification, dedup ledger, claim check for large
+//!   payloads, publishing `webhook.received`), answering a [`WebhookResponse`];
+//! - [`expand_delivery`]: what the transformer calls for a `webhook.received` event on the
+//!   transform queue: one `RecordBatch` per realtime task, or the delivery kept for inspection
+//!   ([`list_unrouted`]) when no realtime task takes it;
+//! - [`apigw`] (feature `lambda`): the API Gateway HTTP API (payload v2) adaptation.
 
+#[cfg(feature = "lambda")]
+pub mod apigw;
 mod config;
 mod crypto;
 mod error;
+mod expand;
+mod payload;
 mod providers;
+pub mod ratelimit;
+mod receiver;
 mod records;
 mod request;
+pub mod route;
 mod secrets;
 pub mod sign;
 mod verify;
@@ -34,8 +53,16 @@ pub use config::{
 };
 pub use crypto::HmacAlgorithm;
 pub use error::WebhookError;
+pub use expand::{
+    ExpandError, Expansion, MAX_BATCH_BYTES, UnroutedDelivery, expand_delivery, list_unrouted,
+};
+pub use payload::{INLINE_PAYLOAD_LIMIT, PayloadError, load_payload};
+pub use receiver::{
+    ENV_PUBLIC_BASE_URL, RateLimiting, ReceiveError, Receiver, ReceiverOptions, WebhookResponse,
+};
 pub use records::{ExtractedRecord, extract_records};
 pub use request::{Headers, WebhookRequest};
+pub use route::{RouteId, WebhookRoute};
 pub use secrets::ResolvedSecrets;
 pub use sign::sign_request;
 pub use verify::{

@@ -47,11 +47,11 @@ pub use integration::{
 pub use load::{JsonPath, Validate, decode_json, decode_value, load_json, load_slice, load_value};
 pub use schema::{
     BoundRule, CompositeMapping, Condition, ConditionOperator, ConditionalMapping, ConditionalRule,
-    ConversionSchema, Deduplication, DeduplicationStrategy, DefaultMapping, DirectMapping,
-    EnumRule, ExternalIdDedup, FieldMapping, FieldMappingConfig, FieldMappingType, FieldsDedup,
-    FlattenMapping, LengthRule, LookupMapping, PatternRule, RelationshipMapping, RelationshipType,
-    RuleMessage, SchemaSource, SchemaTarget, SourceFilter, ThenClause, ThenField, ThenKind,
-    ThenTransform, ThenValue, TransformMapping, ValidationRule, ValidationRuleType,
+    ConversionSchema, Deduplication, DeduplicationStrategy, DefaultMapping, DeleteMode,
+    DirectMapping, EnumRule, ExternalIdDedup, FieldMapping, FieldMappingConfig, FieldMappingType,
+    FieldsDedup, FlattenMapping, LengthRule, LookupMapping, PatternRule, RelationshipMapping,
+    RelationshipType, RuleMessage, SchemaSource, SchemaTarget, SourceFilter, ThenClause, ThenField,
+    ThenKind, ThenTransform, ThenValue, TransformMapping, ValidationRule, ValidationRuleType,
 };
 pub use shard::{ExternalRelationship, NewsStructuredData, RelationshipSyncStatus, Sentiment};
 pub use sync_task::{

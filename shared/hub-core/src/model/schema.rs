@@ -105,6 +105,22 @@ pub struct SchemaTarget {
     pub create_if_missing: bool,
     pub update_if_exists: bool,
     pub delete_if_removed: bool,
+    /// Not in the specification: what `deleteIfRemoved` does to a record a full sync no longer
+    /// sees; `soft` (flag it `deleted`, keep it and its lineage) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delete_mode: Option<DeleteMode>,
+}
+
+/// How a record the source no longer has is removed (`deleteIfRemoved`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeleteMode {
+    /// Flag the record `deleted` and take it out of the external-id index; a later write of
+    /// the same record restores it.
+    #[default]
+    Soft,
+    /// Delete the item.
+    Hard,
 }
 
 /// A filter on source records; the same shape as a conditional rule's condition.
@@ -142,6 +158,9 @@ pub enum ConditionOperator {
     NotIn,
     Exists,
     NotExists,
+    /// Not in the specification: `value` is a custom expression (docs/mapping.md) that sees the
+    /// field as `value` and the whole record as `record`, for rules over several fields.
+    Custom,
 }
 
 impl ConditionOperator {
@@ -160,6 +179,7 @@ impl ConditionOperator {
             Self::NotIn => "not_in",
             Self::Exists => "exists",
             Self::NotExists => "not_exists",
+            Self::Custom => "custom",
         }
     }
 }
@@ -175,6 +195,10 @@ impl Validate for Condition {
             (Op::Exists | Op::NotExists, None | Some(Value::Null)) => Ok(()),
             (Op::Exists | Op::NotExists, Some(_)) => Err(wrong("no value")),
             (_, None) => Err(wrong("a value")),
+            (Op::Custom, Some(Value::String(expression))) if !expression.trim().is_empty() => {
+                Ok(())
+            }
+            (Op::Custom, Some(_)) => Err(wrong("an expression (a non-empty string)")),
             (Op::In | Op::NotIn, Some(Value::Array(_))) => Ok(()),
             (Op::In | Op::NotIn, Some(_)) => Err(wrong("an array of values")),
             (Op::StartsWith | Op::EndsWith, Some(Value::String(_))) => Ok(()),
@@ -769,6 +793,9 @@ impl Validate for Deduplication {
         match self {
             Self::ExternalId(d) => at.key("externalIdField").non_empty(&d.external_id_field),
             Self::FieldMatch(d) | Self::Composite(d) => {
+                if let Some(field) = &d.external_id_field {
+                    at.key("externalIdField").non_empty(field)?;
+                }
                 let fields_at = at.key("matchFields");
                 if d.match_fields.is_empty() {
                     return Err(fields_at.invalid("needs at least one field"));
@@ -797,4 +824,8 @@ pub struct ExternalIdDedup {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FieldsDedup {
     pub match_fields: Vec<String>,
+    /// The source field holding the record's id in the external system (the specification
+    /// allows it with every strategy); without it the record's external id is its dedup key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id_field: Option<String>,
 }

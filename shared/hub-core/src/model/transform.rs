@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Number, Value};
 
 use super::tagged::{NoFields, from_buffered};
-use super::{JsonPath, ModelError, Validate};
+use super::{JsonPath, ModelError, TimeZoneName, Validate};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -143,6 +143,10 @@ pub struct CurrencyConvertConfig {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DateFormatConfig {
     pub format: String,
+    /// Not in the specification: the zone in which `parse_date` reads a wall-clock time that
+    /// carries no offset, and in which `format_date` writes; UTC when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<TimeZoneName>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

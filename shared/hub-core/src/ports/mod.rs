@@ -37,6 +37,7 @@ pub use state::{
 };
 pub use topology::{
     DLQ_RETENTION, MAX_RECEIVE_COUNT, QueueRole, RETENTION, Topology, VISIBILITY_TIMEOUT,
+    WEBHOOKS_TO_TRANSFORM,
 };
 
 /// Every adapter of one backend, wired together: what a function or the local host needs.

@@ -64,7 +64,7 @@ impl Topology {
         Self {
             prefix: prefix.into(),
             queues,
-            rules: Vec::new(),
+            rules: vec![webhooks_to_transform()],
         }
     }
 
@@ -82,6 +82,21 @@ impl Topology {
 
     pub fn queue_name(&self, logical_name: &str) -> String {
         format!("{}-{logical_name}", self.prefix)
+    }
+}
+
+/// Name of the rule that routes verified webhook deliveries to the transformer, which expands
+/// each into the record batches of the integration's realtime tasks.
+pub const WEBHOOKS_TO_TRANSFORM: &str = "webhooks-to-transform";
+
+fn webhooks_to_transform() -> RuleSpec {
+    RuleSpec {
+        name: WEBHOOKS_TO_TRANSFORM.to_owned(),
+        pattern: serde_json::json!({
+            "source": [crate::messages::events::SOURCE_WEBHOOKS],
+            "detail-type": [crate::messages::events::WEBHOOK_RECEIVED],
+        }),
+        target_queue: QueueRole::Transform.logical_name().to_owned(),
     }
 }
 

@@ -94,6 +94,11 @@ fn work_envelopes_round_trip() {
         BatchSource::Webhook(_)
     ));
     assert_eq!(write.items[0].lineage.source.key(), "webhook#evt-77");
+    let mut split = write_batch();
+    split["items"][0]["lineage"]["source"] =
+        json!({"type": "webhook", "deliveryId": "evt-77", "part": 1, "parts": 2});
+    let split: WriteBatch = round_trip(split);
+    assert_eq!(split.items[0].lineage.source.key(), "webhook#evt-77#1");
 }
 
 #[test]
@@ -185,8 +190,19 @@ fn bus_details_round_trip_with_their_detail_types() {
     through_the_bus::<WebhookReceived>(
         json!({
             "v": 1, "tenantId": "acme", "tenantIntegrationId": "ti-1", "integrationId": "hubspot",
+            "routeId": "rt_01hxroute", "provider": "hubspot",
             "deliveryId": "d-1", "eventType": "contact.propertyChange",
             "receivedAt": "2024-05-01T10:00:00Z", "payload": [{"objectId": 1}]
+        }),
+        events::WEBHOOK_RECEIVED,
+    );
+    through_the_bus::<WebhookReceived>(
+        json!({
+            "v": 1, "tenantId": "acme", "tenantIntegrationId": "ti-1", "integrationId": "github",
+            "routeId": "rt_01hxroute", "provider": "github",
+            "deliveryId": "d-2", "eventType": "push",
+            "receivedAt": "2024-05-01T10:00:00Z", "payload": null,
+            "payloadRef": {"chunks": 3, "bytes": 900000, "sha256": "ab12"}
         }),
         events::WEBHOOK_RECEIVED,
     );

@@ -113,9 +113,18 @@ pub async fn racing_ticks_start_each_occurrence_once(env: &Env) {
         second.await.unwrap().unwrap(),
     );
     assert!(first.failures.is_empty() && second.failures.is_empty());
+    // DynamoDB may cancel both of two conflicting transactions (TransactionConflict): then
+    // neither tick starts that occurrence and it stays due. The guarantee is "never twice, and
+    // the next tick starts what the race left", so one more tick completes the set.
+    let third = env.sync.tick(now).await.unwrap();
 
-    let started: Vec<_> = first.started.iter().chain(&second.started).collect();
-    assert_eq!(started.len(), count, "{first:?}\n{second:?}");
+    let started: Vec<_> = first
+        .started
+        .iter()
+        .chain(&second.started)
+        .chain(&third.started)
+        .collect();
+    assert_eq!(started.len(), count, "{first:?}\n{second:?}\n{third:?}");
     let tasks: BTreeSet<_> = started.iter().map(|s| s.task_id.as_str()).collect();
     assert_eq!(tasks.len(), count);
 

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Webhook receiver latency and throughput on `hub dev` (loopback, embedded backend), beside the
+# host's bare /health route, in one run. Results go to BENCHMARKS.md ("Webhook receiver").
+#
+#   benches/webhooks/run.sh [DURATION] [CONNECTIONS]      (defaults 15s and 8)
+#
+# What it does: builds `hub` in release, applies a route per provider scheme to a fresh data
+# directory (HUB_BENCH_DATA_PARENT, default the system temp dir; point it at /dev/shm to take
+# the disk's fsync out of the numbers), starts `hub dev` on a free port and runs wrk against
+#   /health, GitHub deliveries with unique ids (the full path), the same GitHub delivery
+#   repeated (the dedup path) and Stripe deliveries with unique event ids,
+# then prints p50/p99 latency, throughput and each one's ratio to /health, and checks that
+# every unique delivery was published exactly once.
+#
+# Needs wrk (Debian package `wrk`): installed with apt-get when missing and running as root,
+# otherwise the script stops and says so. python3 signs the deliveries.
+#
+# The release build drops fat LTO (CARGO_PROFILE_RELEASE_LTO=false, 16 codegen units) so it
+# takes minutes, not ten; the code is optimised the same (opt-level 3).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root="$(pwd)"
+duration="${1:-15s}"
+connections="${2:-8}"
+threads=2
+stripe_requests="${HUB_BENCH_STRIPE_REQUESTS:-60000}"
+
+if ! command -v wrk > /dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "wrk is missing: installing the Debian package (apt-get install -y wrk)" >&2
+    apt-get install -y wrk > /dev/null || { apt-get update > /dev/null && apt-get install -y wrk > /dev/null; }
+  else
+    echo "wrk is missing: install it with 'sudo apt-get install -y wrk' and run again" >&2
+    exit 1
+  fi
+fi
+
+export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
+cargo build --release -p hub --quiet
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+hub="$target_dir/release/hub"
+
+work="$(mktemp -d "${HUB_BENCH_DATA_PARENT:-${TMPDIR:-/tmp}}/hub-webhook-bench.XXXXXX")"
+hub_pid=""
+cleanup() {
+  if [ -n "$hub_pid" ]; then kill -INT "$hub_pid" 2> /dev/null || true; wait "$hub_pid" 2> /dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+data="$work/data"
+python3 benches/webhooks/prepare.py "$work" "$stripe_requests"
+export HUB_BACKEND=embedded HUB_DATA_DIR="$data"
+unset AWS_ENDPOINT_URL
+"$hub" apply -f "$work/routes.json" > "$work/apply.log"
+echo "routes applied: $(grep -c WebhookRoute "$work/apply.log") (one per provider scheme)"
+
+# Request logs are written as they are in production (one line per delivery), to a file.
+RUST_LOG="${RUST_LOG:-info}" "$hub" dev --port 0 --tick 3600 > "$work/hub.out" 2> "$work/hub.log" &
+hub_pid=$!
+for _ in $(seq 100); do
+  address="$(sed -n 's|.*listening on http://\([^ ]*\).*|\1|p' "$work/hub.out" | head -n 1)"
+  [ -n "$address" ] && break
+  sleep 0.1
+done
+[ -n "$address" ] || { echo "hub dev did not start:"; cat "$work/hub.log"; exit 1; }
+
+run() {
+  local mode="$1" label="$2"
+  wrk -t"$threads" -c"$connections" -d"$duration" --timeout 10s -s benches/webhooks/load.lua \
+    "http://$address" -- "$mode" "$label" "$work/requests.lua" "$threads" | grep '^RESULT' | tee -a "$work/results"
+}
+
+echo "wrk -t$threads -c$connections -d$duration against http://$address ($(nproc) cores, data in $data)"
+run health health
+run github-unique github-unique
+run github-duplicate github-duplicate
+run stripe-unique stripe-unique
+
+python3 - "$work/results" "$address" "$stripe_requests" "$connections" << 'EOF'
+import json, re, sys, urllib.request
+path, address = sys.argv[1], sys.argv[2]
+stripe_requests, connections = int(sys.argv[3]), int(sys.argv[4])
+results = {}
+for line in open(path):
+    fields = dict(re.findall(r"(\w+)=(\S+)", line))
+    results[fields["label"]] = fields
+health = float(results["health"]["rps"])
+print()
+print(f"| run | requests | p50 ms | p99 ms | req/s | vs /health | non-2xx |")
+print(f"|---|---|---|---|---|---|---|")
+for label, r in results.items():
+    ratio = float(r["rps"]) / health * 100
+    print(f"| {label} | {r['requests']} | {r['p50_ms']} | {r['p99_ms']} | {float(r['rps']):.0f} "
+          f"| {ratio:.0f} % | {r['non2xx']} |")
+for label in ("github-unique", "stripe-unique"):
+    r = results[label]
+    goal = float(r["p99_ms"]) < 10 and float(r["rps"]) >= 0.5 * health
+    print(f"{label}: goal (p99 < 10 ms, >= 50 % of /health) {'met' if goal else 'NOT met'}")
+# Every unique delivery was published once: the transform queue holds one message for each
+# accepted unique delivery plus the first of the repeated one.
+depth = {q["name"]: q for q in json.load(urllib.request.urlopen(f"http://{address}/health"))["queues"]}
+transform = depth["transform"]["visible"] + depth["transform"]["inFlight"]
+wrapped = int(results["stripe-unique"]["duplicates_by_wrap"])
+expected = (int(results["github-unique"]["requests"])
+            + min(int(results["stripe-unique"]["requests"]), stripe_requests) + 1)
+failed = sum(int(results[l]["non2xx"]) for l in results)
+# wrk stops counting with requests still in flight, which the host may complete.
+in_flight = 3 * connections
+print(f"transform queue: {transform} events for {expected} distinct deliveries counted by wrk "
+      f"(+ up to {in_flight} in flight at the ends of runs; stripe wrap-around duplicates: "
+      f"{wrapped}; non-2xx answers: {failed})")
+if failed:
+    sys.exit("some requests were refused")
+if not expected <= transform <= expected + in_flight:
+    sys.exit("the transform queue does not hold one event per distinct delivery")
+EOF

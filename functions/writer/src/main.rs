@@ -1,0 +1,22 @@
+//! The writer function: write queue -> idempotent upserts into the records table, then the
+//! run's completion (cursor commit, deleteIfRemoved, sync.completed). The logic is hub-writer's.
+
+use std::sync::Arc;
+
+use hub_aws::{AwsSettings, connect, topology_from_env};
+use hub_core::ports::{Clock, SystemClock};
+use hub_runtime::lambda::run_sqs_function;
+use hub_runtime::telemetry::{LogFormat, init};
+use hub_writer::WriteHandler;
+use lambda_runtime::Error;
+
+/// Messages of one SQS batch written at once; each batch's writes are concurrent already.
+const CONCURRENCY: usize = 4;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    init(LogFormat::from_env());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let ports = connect(&AwsSettings::from_env(), &topology_from_env(), clock).await?;
+    run_sqs_function(Arc::new(WriteHandler::from_ports(ports)), CONCURRENCY).await
+}

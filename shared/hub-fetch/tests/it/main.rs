@@ -1,0 +1,4 @@
+mod aws;
+mod lambda;
+mod scenarios;
+mod support;

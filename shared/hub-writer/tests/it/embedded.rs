@@ -1,0 +1,28 @@
+//! Every scenario on the embedded backend.
+
+use crate::{scenarios, support};
+
+macro_rules! on_embedded {
+    ($($name:ident $(($($arg:expr),*))?),* $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let env = support::embedded().await;
+            scenarios::$name(&env $($(, $arg)*)?).await;
+        }
+    )*};
+}
+
+on_embedded!(
+    creates_updates_and_skips,
+    redelivery_changes_nothing,
+    create_and_update_switches_are_honoured,
+    record_failures_are_recorded_and_the_rest_is_written,
+    the_cursor_moves_only_once_every_batch_is_written,
+    the_cursor_never_moves_backwards,
+    failed_and_cancelled_runs_keep_the_cursor,
+    racing_writers_finish_the_run_once(5),
+    delete_if_removed_removes_what_a_full_sync_no_longer_sees,
+    a_long_sweep_continues_in_new_messages,
+    lookup_finds_records_by_external_id,
+    records_carry_the_documented_attributes,
+);
