@@ -134,7 +134,7 @@ pub use error::WriterError;
 pub use handler::WriteHandler;
 pub use lookup::{RecordsLookup, lookup_by_external_ids};
 pub use record::{RecordLineage, StoredRecord, get_record, read_record, record_id};
-pub use run::{Completion, PageEnqueued, cursor_order_key};
+pub use run::{Completion, PageEnqueued, PageRecorded, cursor_order_key};
 pub use upsert::{BatchReport, RecordFailure};
 
 pub type Result<T, E = WriterError> = std::result::Result<T, E>;
