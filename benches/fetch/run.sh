@@ -69,17 +69,19 @@ for n in "${counts[@]}"; do
     exit 1
   fi
   # --follow pages through every line of an ended run (one page of a listing holds 1000).
-  logs="$("$hub" executions logs "$execution" --follow --json --tenant demo --backend embedded --data-dir "$data")"
+  "$hub" executions logs "$execution" --follow --json --tenant demo --backend embedded \
+    --data-dir "$data" >"$work/logs-$n.jsonl"
   kill -INT "$pid"
   wait "$pid" || true
   pid=""
 
-  python3 - "$n" "$show" "$logs" "$rss_kib" <<'PY'
+  python3 - "$n" "$show" "$work/logs-$n.jsonl" "$rss_kib" <<'PY'
 import json, sys
 from datetime import datetime
 n = int(sys.argv[1])
 execution = json.loads(sys.argv[2])
-logs = [json.loads(line) for line in sys.argv[3].splitlines() if line.strip()]
+with open(sys.argv[3]) as lines:
+    logs = [json.loads(line) for line in lines if line.strip()]
 rss_mib = int(sys.argv[4]) / 1024
 def at(text):
     return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -20,8 +20,10 @@ function setup(thread)
   thread:set("thread_index", #threads)
 end
 
-local mode, label, data, thread_count
+local mode, data, thread_count
 local sent = 0
+-- Globals, so done() (in the main state, where init never ran) can read them per thread.
+label = nil
 wrapped = 0
 
 function init(args)
@@ -65,6 +67,7 @@ end
 
 function done(summary, latency, requests)
   local seconds = summary.duration / 1e6
+  local label = threads[1]:get("label")
   local wrapped_total = 0
   for _, thread in ipairs(threads) do
     wrapped_total = wrapped_total + (thread:get("wrapped") or 0)

@@ -103,6 +103,23 @@ def main():
         mac = hmac.new(STRIPE_SECRET.encode(), f"{signed_at}.{body}".encode(), hashlib.sha256)
         signatures.append(f"t={signed_at},v1={mac.hexdigest()}")
 
+    # The repeated delivery is accepted once before its run, so every request of the run
+    # measures the dedup path (and none races the first to a 409).
+    with open(os.path.join(out_dir, "prime.json"), "w") as f:
+        json.dump(
+            {
+                "path": github_path,
+                "headers": {
+                    "Content-Type": "application/json",
+                    "X-GitHub-Event": "issues",
+                    "X-GitHub-Delivery": "bench-duplicate",
+                    "X-Hub-Signature-256": github_signature,
+                },
+                "body": github_body,
+            },
+            f,
+        )
+
     with open(os.path.join(out_dir, "requests.lua"), "w") as f:
         f.write("return {\n")
         f.write(f"  github_path = {lua_string(github_path)},\n")

@@ -15,10 +15,10 @@ use hub_core::model::{
     ModelError, ScheduleType, SyncDirection, SyncTask, SyncTaskStatus, TenantId,
 };
 use hub_core::ports::{
-    BusEnvelope, EXPIRES_AT, Index, Item, Ports, QueryRequest, SortCondition, StateStore,
+    BusEnvelope, EXPIRES_AT, Index, Item, PK, Ports, QueryRequest, SK, SortCondition, StateStore,
     StoreError,
 };
-use hub_core::repo::{DOC, doc_item, read_doc};
+use hub_core::repo::{DOC, KIND, read_doc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -157,12 +157,12 @@ pub async fn expand_delivery(
     ports: &Ports,
     envelope: &BusEnvelope,
 ) -> Result<Expansion, ExpandError> {
-    let delivery = WebhookReceived::from_bus_envelope(envelope).map_err(ExpandError::Decode)?;
+    let mut delivery = WebhookReceived::from_bus_envelope(envelope).map_err(ExpandError::Decode)?;
     let state = &*ports.state;
     let tenant = delivery.tenant_id.as_str();
     let tasks = realtime_tasks(state, tenant, &delivery.tenant_integration_id).await?;
     if tasks.is_empty() {
-        let stored = store_unrouted(state, &delivery, ports.clock.now()).await?;
+        let stored = store_unrouted(state, &mut delivery, ports.clock.now()).await?;
         return Ok(Expansion {
             delivery,
             batches: Vec::new(),
@@ -346,7 +346,7 @@ fn encoded_len<T: Serialize>(value: &T) -> Result<usize, ExpandError> {
 /// Keeps the delivery for inspection; the same delivery stored twice is one item.
 async fn store_unrouted(
     state: &dyn StateStore,
-    delivery: &WebhookReceived,
+    delivery: &mut WebhookReceived,
     now: DateTime<Utc>,
 ) -> Result<String, ExpandError> {
     let key = keys::webhook_unrouted(
@@ -355,6 +355,7 @@ async fn store_unrouted(
         &delivery.route_id,
         &delivery.delivery_id,
     );
+    // The payload is lent to the stored document and given back: no copy of it is made.
     let mut stored = UnroutedDelivery {
         tenant_id: delivery.tenant_id.clone(),
         tenant_integration_id: delivery.tenant_integration_id.clone(),
@@ -365,32 +366,22 @@ async fn store_unrouted(
         event_type: delivery.event_type.clone(),
         received_at: delivery.received_at,
         stored_at: now,
-        payload: delivery.payload.clone(),
+        payload: std::mem::take(&mut delivery.payload),
         payload_ref: delivery.payload_ref.clone(),
     };
-    let encode = |error: serde_json::Error| {
-        ExpandError::Encode(ModelError::Encode {
-            kind: "unrouted delivery",
-            message: error.to_string(),
-        })
-    };
-    // The document is stored as text inside the item, where its quotes are escaped again.
-    let text = serde_json::to_string(&stored).map_err(encode)?;
-    if serde_json::to_string(&text).map_err(encode)?.len() > MAX_UNROUTED_DOC_BYTES {
-        let payload = serde_json::to_string(&stored.payload).map_err(encode)?;
-        let reference = store_payload(
-            state,
-            &delivery.route_id,
-            &delivery.delivery_id,
-            &payload,
-            now,
-        )
-        .await?;
-        stored.payload = Value::Null;
-        stored.payload_ref = Some(reference);
+    let mut text = encode_unrouted(&stored);
+    // The document is kept as text inside the item, where its quotes are escaped again.
+    if matches!(&text, Ok(encoded) if escaped_len(encoded) > MAX_UNROUTED_DOC_BYTES) {
+        text = encode_with_stored_payload(state, &mut stored, now).await;
     }
-    let mut item = doc_item(&key, UNROUTED_KIND, &stored).map_err(ExpandError::Encode)?;
+    delivery.payload = std::mem::take(&mut stored.payload);
+    let text = text?;
     let expires_at = now.timestamp() + i64::try_from(UNROUTED_RETENTION.as_secs()).unwrap_or(0);
+    let mut item = Item::new();
+    item.insert(PK.into(), key.pk.into());
+    item.insert(SK.into(), key.sk.clone().into());
+    item.insert(KIND.into(), UNROUTED_KIND.into());
+    item.insert(DOC.into(), Value::String(text));
     item.insert(EXPIRES_AT.into(), expires_at.into());
     state.put(item, None).await?;
     tracing::info!(
@@ -400,6 +391,45 @@ async fn store_unrouted(
         "webhook delivery stored: its integration has no active realtime task"
     );
     Ok(key.sk)
+}
+
+/// The document with its payload in chunks instead of inline (`stored` keeps the payload).
+async fn encode_with_stored_payload(
+    state: &dyn StateStore,
+    stored: &mut UnroutedDelivery,
+    now: DateTime<Utc>,
+) -> Result<String, ExpandError> {
+    let payload = serde_json::to_string(&stored.payload).map_err(encode_error)?;
+    let reference =
+        store_payload(state, &stored.route_id, &stored.delivery_id, &payload, now).await?;
+    let inline = std::mem::take(&mut stored.payload);
+    stored.payload_ref = Some(reference);
+    let text = encode_unrouted(stored);
+    stored.payload = inline;
+    text
+}
+
+fn encode_unrouted(stored: &UnroutedDelivery) -> Result<String, ExpandError> {
+    serde_json::to_string(stored).map_err(encode_error)
+}
+
+fn encode_error(error: serde_json::Error) -> ExpandError {
+    ExpandError::Encode(ModelError::Encode {
+        kind: "unrouted delivery",
+        message: error.to_string(),
+    })
+}
+
+/// The length of `text` encoded as a JSON string, without encoding it.
+fn escaped_len(text: &str) -> usize {
+    text.bytes()
+        .map(|byte| match byte {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            byte if byte < 0x20 => 6,
+            _ => 1,
+        })
+        .sum::<usize>()
+        + 2
 }
 
 /// The tenant's stored unrouted deliveries, newest first.

@@ -30,6 +30,7 @@
 
 #[cfg(feature = "lambda")]
 pub mod apigw;
+mod commit;
 mod config;
 mod crypto;
 mod error;

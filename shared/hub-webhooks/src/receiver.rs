@@ -9,7 +9,7 @@
 //! 1. a conditional put records `(routeId, deliveryId)` as `pending` with an expiry at the
 //!    route's dedup window (reads treat an expired entry as absent);
 //! 2. a payload too large for an event is stored in chunks (a claim check) and the event
-//!    carries a [`PayloadRef`];
+//!    carries a [`hub_core::messages::PayloadRef`];
 //! 3. the event is published; only then is the delivery acknowledged;
 //! 4. the entry is marked `published`.
 //!
@@ -19,40 +19,29 @@
 //! writer deduplicates records), a retry finding it younger gets `409 delivery_in_progress`,
 //! so a delivery whose attempt died is never answered "duplicate" without having been
 //! published. A failed publish deletes the entry so the provider's retry starts afresh.
+//!
+//! Steps 1, 3 and 4 of every delivery waiting at the same moment are written together (see
+//! [`crate::commit`]): one transaction of claims, one `put_events`, one batch of marks.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use hub_core::keys;
-use hub_core::messages::{BusDetail, PayloadRef, V1, WebhookReceived};
-use hub_core::model::{SecretRef, TenantId};
-use hub_core::ports::{
-    CmpOp, Condition, EXPIRES_AT, EventBus, IdGenerator, Item, Key, PK, Ports, SK, SecretStore,
-    StateStore, StoreError, UpdateAction,
-};
+use hub_core::model::SecretRef;
+use hub_core::ports::{EventBus, IdGenerator, Key, Ports, SecretStore, StateStore};
 use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
 
+use crate::commit::{self, CommitSettings, Committed, Job};
 use crate::error::WebhookError;
-use crate::payload::{INLINE_PAYLOAD_LIMIT, store_payload};
+use crate::payload::INLINE_PAYLOAD_LIMIT;
 use crate::ratelimit::{Admission, InProcessRateLimiter, RateLimiter, StateTableRateLimiter};
 use crate::request::WebhookRequest;
 use crate::route::{RouteId, RouteStoreError, WebhookRoute, get_route};
 use crate::secrets::ResolvedSecrets;
 use crate::verify::{Handshake, Outcome, VerifiedDelivery, Verifier};
-
-/// Attributes of a ledger entry.
-mod ledger {
-    pub const STATE: &str = "state";
-    pub const PENDING: &str = "pending";
-    pub const PUBLISHED: &str = "published";
-    /// Which attempt wrote the entry, so only that attempt marks or releases it.
-    pub const ATTEMPT: &str = "attempt";
-    pub const PENDING_SINCE_MS: &str = "pendingSinceMs";
-    pub const PUBLISHED_AT_MS: &str = "publishedAtMs";
-    pub const KIND: &str = "webhook_delivery";
-}
 
 /// Which rate limiter guards the routes (see [`crate::ratelimit`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,7 +198,7 @@ impl ReceiveError {
         }
     }
 
-    fn unavailable(what: &'static str, detail: impl ToString) -> Self {
+    pub(crate) fn unavailable(what: &'static str, detail: impl ToString) -> Self {
         Self::Unavailable {
             what,
             detail: detail.to_string(),
@@ -221,17 +210,19 @@ impl ReceiveError {
 enum Received {
     Handshake(Handshake),
     Published {
+        provider: &'static str,
         delivery_id: String,
         claim_check: bool,
     },
     Duplicate {
+        provider: &'static str,
         delivery_id: String,
     },
 }
 
 /// A route with the verifier built from its secrets.
 struct CachedRoute {
-    route: WebhookRoute,
+    route: Arc<WebhookRoute>,
     verifier: Verifier,
     loaded_at: DateTime<Utc>,
 }
@@ -248,6 +239,8 @@ pub struct Receiver {
     limiter: Arc<dyn RateLimiter>,
     options: ReceiverOptions,
     routes: Mutex<HashMap<String, Arc<CachedRoute>>>,
+    /// Started on the first delivery (it needs the runtime the requests run on).
+    committer: OnceLock<mpsc::UnboundedSender<Job>>,
 }
 
 impl Receiver {
@@ -267,6 +260,7 @@ impl Receiver {
             limiter,
             options,
             routes: Mutex::new(HashMap::new()),
+            committer: OnceLock::new(),
         }
     }
 
@@ -296,6 +290,12 @@ impl Receiver {
         let method = request.method().to_owned();
         let body_bytes = request.body().len();
         let outcome = self.receive(route_id, request).await;
+        // The path is the caller's: only a well-formed id reaches the log.
+        let route_id = if RouteId::is_well_formed(route_id) {
+            route_id
+        } else {
+            "(malformed)"
+        };
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         match outcome {
             Ok(Received::Handshake(handshake)) => {
@@ -303,17 +303,21 @@ impl Receiver {
                 WebhookResponse::handshake(&handshake)
             }
             Ok(Received::Published {
+                provider,
                 delivery_id,
                 claim_check,
             }) => {
-                tracing::info!(route_id, %delivery_id, body_bytes, claim_check, elapsed_ms, "webhook delivery published");
+                tracing::info!(route_id, provider, %delivery_id, body_bytes, claim_check, elapsed_ms, "webhook delivery published");
                 WebhookResponse::json(
                     200,
                     &json!({"status": "accepted", "deliveryId": delivery_id}),
                 )
             }
-            Ok(Received::Duplicate { delivery_id }) => {
-                tracing::info!(route_id, %delivery_id, elapsed_ms, "webhook delivery is a duplicate");
+            Ok(Received::Duplicate {
+                provider,
+                delivery_id,
+            }) => {
+                tracing::info!(route_id, provider, %delivery_id, elapsed_ms, "webhook delivery is a duplicate");
                 WebhookResponse::json(
                     200,
                     &json!({"status": "duplicate", "deliveryId": delivery_id}),
@@ -362,30 +366,25 @@ impl Receiver {
             Outcome::Handshake(handshake) => return Ok(Received::Handshake(handshake)),
             Outcome::Delivery(delivery) => delivery,
         };
+        let provider = delivery.provider().as_str();
         let delivery_id = delivery.delivery_id().as_str().to_owned();
         let ledger_key = keys::webhook_delivery(route_id, &delivery_id);
-        let attempt = self.ids.new_id();
-        match self.claim(&ledger_key, &attempt, route, now).await? {
-            Claim::Claimed => {}
-            Claim::Published => return Ok(Received::Duplicate { delivery_id }),
-            Claim::InProgress => {
-                return Err(ReceiveError::DeliveryInProgress {
-                    retry_after: self.options.pending_takeover,
-                });
-            }
-        }
-        match self.publish(route, delivery, now).await {
-            Ok(claim_check) => {
-                self.mark_published(&ledger_key, &attempt).await;
-                Ok(Received::Published {
-                    delivery_id,
-                    claim_check,
-                })
-            }
-            Err(error) => {
-                self.release(&ledger_key, &attempt).await;
-                Err(error)
-            }
+        match self
+            .commit(&cached.route, ledger_key, delivery, now)
+            .await?
+        {
+            Committed::Published { claim_check } => Ok(Received::Published {
+                provider,
+                delivery_id,
+                claim_check,
+            }),
+            Committed::Duplicate => Ok(Received::Duplicate {
+                provider,
+                delivery_id,
+            }),
+            Committed::InProgress => Err(ReceiveError::DeliveryInProgress {
+                retry_after: self.options.pending_takeover,
+            }),
         }
     }
 
@@ -416,7 +415,7 @@ impl Receiver {
         // Not cached when it fails: a route fixed by its operator works on the next request.
         let verifier = Verifier::new(route.config.clone(), &secrets)?;
         let cached = Arc::new(CachedRoute {
-            route,
+            route: Arc::new(route),
             verifier,
             loaded_at: now,
         });
@@ -462,146 +461,35 @@ impl Receiver {
         Ok(resolved)
     }
 
-    /// Writes the ledger entry as `pending`, unless the delivery is known.
-    async fn claim(
+    /// Hands a verified delivery to the group commit and waits for its outcome.
+    async fn commit(
         &self,
-        key: &Key,
-        attempt: &str,
-        route: &WebhookRoute,
-        now: DateTime<Utc>,
-    ) -> Result<Claim, ReceiveError> {
-        let now_ms = now.timestamp_millis();
-        let takeover_ms = i64::try_from(self.options.pending_takeover.as_millis()).unwrap_or(0);
-        let expires_at = now.timestamp() + i64::from(route.dedup_window_days()) * 86_400;
-        let claimable =
-            Condition::item_absent().or(Condition::eq(ledger::STATE, ledger::PENDING).and(
-                Condition::cmp(ledger::PENDING_SINCE_MS, CmpOp::Lt, now_ms - takeover_ms),
-            ));
-        // The entry can vanish between a refused put and the read (it expired, or a failed
-        // attempt released it); then the put is tried again.
-        for _ in 0..3 {
-            let mut item = Item::new();
-            item.insert(PK.into(), key.pk.clone().into());
-            item.insert(SK.into(), key.sk.clone().into());
-            item.insert(hub_core::repo::KIND.into(), ledger::KIND.into());
-            item.insert(ledger::STATE.into(), ledger::PENDING.into());
-            item.insert(ledger::ATTEMPT.into(), attempt.into());
-            item.insert(ledger::PENDING_SINCE_MS.into(), now_ms.into());
-            item.insert(EXPIRES_AT.into(), expires_at.into());
-            match self.state.put(item, Some(claimable.clone())).await {
-                Ok(()) => return Ok(Claim::Claimed),
-                Err(StoreError::ConditionFailed) => {}
-                Err(error) => return Err(ReceiveError::unavailable("the dedup ledger", error)),
-            }
-            let existing = self
-                .state
-                .get(key)
-                .await
-                .map_err(|error| ReceiveError::unavailable("the dedup ledger", error))?;
-            match existing {
-                Some(item) if item.get(ledger::STATE) == Some(&ledger::PUBLISHED.into()) => {
-                    return Ok(Claim::Published);
-                }
-                Some(_) => return Ok(Claim::InProgress),
-                None => continue,
-            }
-        }
-        Ok(Claim::InProgress)
-    }
-
-    /// Publishes the `webhook.received` event; returns whether the payload went to a claim
-    /// check. Durable when it returns `Ok`.
-    async fn publish(
-        &self,
-        route: &WebhookRoute,
+        route: &Arc<WebhookRoute>,
+        key: Key,
         delivery: VerifiedDelivery,
         now: DateTime<Utc>,
-    ) -> Result<bool, ReceiveError> {
-        let route_id = route.id.as_str();
-        let delivery_id = delivery.delivery_id().as_str().to_owned();
-        let event_type = delivery.event_type().map(str::to_owned);
-        let provider = delivery.provider().as_str().to_owned();
-        let received_at = delivery.received_at();
-        let raw_len = delivery.raw_body().len();
-        let payload = delivery.into_payload();
-        // Compact JSON is rarely larger than the body it was parsed from; only a body near the
-        // limit is serialised to measure it.
-        let text = (raw_len.saturating_mul(4) >= self.options.inline_payload_limit)
-            .then(|| serde_json::to_string(&payload))
-            .transpose()
-            .map_err(|error| ReceiveError::unavailable("encoding the payload", error))?;
-        let (payload, payload_ref): (Value, Option<PayloadRef>) = match text {
-            Some(text) if text.len() > self.options.inline_payload_limit => {
-                let reference = store_payload(&*self.state, route_id, &delivery_id, &text, now)
-                    .await
-                    .map_err(|error| ReceiveError::unavailable("storing the payload", error))?;
-                (Value::Null, Some(reference))
-            }
-            _ => (payload, None),
+    ) -> Result<Committed, ReceiveError> {
+        let sender = self.committer.get_or_init(|| {
+            commit::start(
+                Arc::clone(&self.state),
+                Arc::clone(&self.bus),
+                CommitSettings {
+                    pending_takeover: self.options.pending_takeover,
+                    inline_payload_limit: self.options.inline_payload_limit,
+                },
+            )
+        });
+        let (reply, outcome) = oneshot::channel();
+        let job = Job {
+            key,
+            attempt: self.ids.new_id(),
+            route: Arc::clone(route),
+            delivery: Some(delivery),
+            now,
+            reply,
         };
-        let claim_check = payload_ref.is_some();
-        let detail = WebhookReceived {
-            v: V1,
-            tenant_id: TenantId::clone(&route.tenant_id),
-            tenant_integration_id: route.tenant_integration_id.clone(),
-            integration_id: route.integration_id.clone(),
-            route_id: route_id.to_owned(),
-            provider,
-            delivery_id,
-            event_type,
-            received_at,
-            payload,
-            payload_ref,
-        };
-        let event = detail
-            .to_bus_event()
-            .map_err(|error| ReceiveError::unavailable("encoding the event", error))?;
-        let failed = self
-            .bus
-            .put_events(vec![event])
-            .await
-            .map_err(|error| ReceiveError::unavailable("publishing the event", error))?;
-        if let Some(failure) = failed.first() {
-            return Err(ReceiveError::unavailable(
-                "publishing the event",
-                format!("{}: {}", failure.code, failure.message),
-            ));
-        }
-        Ok(claim_check)
+        let gone = || ReceiveError::unavailable("the group commit", "it stopped");
+        sender.send(job).map_err(|_| gone())?;
+        outcome.await.map_err(|_| gone())?
     }
-
-    /// Best effort: the event is durable already, and an entry left `pending` only makes a
-    /// retry publish again.
-    async fn mark_published(&self, key: &Key, attempt: &str) {
-        let now_ms = self.clock.now().timestamp_millis();
-        let actions = vec![
-            UpdateAction::Set(ledger::STATE.into(), ledger::PUBLISHED.into()),
-            UpdateAction::Set(ledger::PUBLISHED_AT_MS.into(), now_ms.into()),
-        ];
-        let ours = Condition::eq(ledger::ATTEMPT, attempt);
-        match self.state.update(key, actions, Some(ours)).await {
-            Ok(_) | Err(StoreError::ConditionFailed) => {}
-            Err(error) => {
-                tracing::warn!(%error, "could not mark a published webhook delivery; a retry of it will be published again");
-            }
-        }
-    }
-
-    /// Deletes this attempt's entry after a failed publish, so the provider's retry is not
-    /// held up by it.
-    async fn release(&self, key: &Key, attempt: &str) {
-        let ours = Condition::eq(ledger::ATTEMPT, attempt);
-        match self.state.delete(key, Some(ours)).await {
-            Ok(_) | Err(StoreError::ConditionFailed) => {}
-            Err(error) => {
-                tracing::warn!(%error, "could not release the ledger entry of a failed webhook delivery; a retry takes it over later");
-            }
-        }
-    }
-}
-
-enum Claim {
-    Claimed,
-    Published,
-    InProgress,
 }

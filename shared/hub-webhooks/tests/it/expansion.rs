@@ -268,3 +268,40 @@ async fn an_event_of_another_type_is_refused() {
     assert_eq!(error.code(), "malformed_event");
     assert!(!error.is_retryable());
 }
+
+/// A stored delivery whose document would not fit an item keeps its payload in chunks.
+#[tokio::test]
+async fn a_large_unrouted_delivery_keeps_its_payload_in_chunks() {
+    let h = Harness::new().await;
+    let route = h
+        .route(SchemeConfig::Github, &[("gh-1", SECRET)], |_| {})
+        .await;
+    let mut issue: Value = serde_json::from_slice(&fixture("github/issues.opened.json")).unwrap();
+    issue["issue"]["body"] = json!("\"".repeat(80_000));
+    let body = serde_json::to_vec(&issue).unwrap();
+    assert_eq!(
+        h.send(&route, github(&route, SECRET, "dlv-quotes", &body))
+            .await
+            .status,
+        200
+    );
+    let message = &h.transform_messages().await[0];
+    assert!(
+        received(message).payload_ref.is_none(),
+        "inline in the event"
+    );
+    let expansion = expand_delivery(&h.ports, &envelope(message)).await.unwrap();
+    assert!(expansion.unrouted.is_some());
+    assert_eq!(
+        expansion.delivery.payload, issue,
+        "the caller still has the payload"
+    );
+    let stored = list_unrouted(&*h.ports.state, TENANT).await.unwrap();
+    let reference = stored[0].payload_ref.clone().expect("stored in chunks");
+    assert!(stored[0].payload.is_null());
+    let payload =
+        hub_webhooks::load_payload(&*h.ports.state, route.id.as_str(), "dlv-quotes", &reference)
+            .await
+            .unwrap();
+    assert_eq!(payload, issue);
+}

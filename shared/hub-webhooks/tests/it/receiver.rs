@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use hub_core::keys;
-use hub_core::ports::{BusError, BusEvent, EventBus, FailedEntry, Item, PK, RuleSpec, SK};
+use hub_core::ports::{
+    BusError, BusEvent, Condition, EventBus, FailedEntry, Item, Key, PK, QueryPage, QueryRequest,
+    RuleSpec, SK, StateStore, StoreError, TransactOp, UpdateAction, WriteRequest,
+};
 use hub_webhooks::route::RateLimit;
 use hub_webhooks::{
     IpRange, MetaOptions, RateLimiting, Receiver, ReceiverOptions, SchemeConfig, WebhookRequest,
@@ -662,4 +665,115 @@ async fn a_failed_publish_is_a_503_and_leaves_the_delivery_to_the_retry() {
     let retry = h.send(&route, github(&route, SECRET, "dlv-1", &body)).await;
     assert_eq!(body_json(&retry)["status"], "accepted");
     assert_eq!(h.transform_depth().await, 1);
+}
+
+/// Counts the transactions of the state table it wraps.
+struct CountingStore {
+    inner: Arc<dyn StateStore>,
+    transactions: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait]
+impl StateStore for CountingStore {
+    fn table_name(&self) -> &str {
+        self.inner.table_name()
+    }
+    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
+        self.inner.get(key).await
+    }
+    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
+        self.inner.put(item, condition).await
+    }
+    async fn update(
+        &self,
+        key: &Key,
+        actions: Vec<UpdateAction>,
+        condition: Option<Condition>,
+    ) -> Result<Item, StoreError> {
+        self.inner.update(key, actions, condition).await
+    }
+    async fn delete(
+        &self,
+        key: &Key,
+        condition: Option<Condition>,
+    ) -> Result<Option<Item>, StoreError> {
+        self.inner.delete(key, condition).await
+    }
+    async fn query(&self, request: QueryRequest) -> Result<QueryPage, StoreError> {
+        self.inner.query(request).await
+    }
+    async fn transact_write(&self, ops: Vec<TransactOp>) -> Result<(), StoreError> {
+        self.transactions
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.transact_write(ops).await
+    }
+    async fn batch_get(&self, keys: Vec<Key>) -> Result<Vec<Item>, StoreError> {
+        self.inner.batch_get(keys).await
+    }
+    async fn batch_write(
+        &self,
+        requests: Vec<WriteRequest>,
+    ) -> Result<Vec<WriteRequest>, StoreError> {
+        self.inner.batch_write(requests).await
+    }
+}
+
+/// Deliveries arriving together are claimed in one transaction and published in one call;
+/// each is still published once, and a duplicate among them is answered as one.
+#[tokio::test]
+async fn deliveries_arriving_together_are_committed_together_and_each_once() {
+    let h = Harness::new().await;
+    let route = h
+        .route(SchemeConfig::Github, &[("gh-1", SECRET)], |_| {})
+        .await;
+    let counting = Arc::new(CountingStore {
+        inner: Arc::clone(&h.ports.state),
+        transactions: Default::default(),
+    });
+    let mut ports = h.ports.clone();
+    ports.state = counting.clone();
+    let receiver = Receiver::new(
+        &ports,
+        ReceiverOptions {
+            rate_limiting: RateLimiting::InProcess,
+            ..ReceiverOptions::default()
+        },
+    );
+    let body = fixture("github/ping.json");
+    let first = receiver
+        .handle(route.id.as_str(), github(&route, SECRET, "dlv-0", &body))
+        .await;
+    assert_eq!(body_json(&first)["status"], "accepted");
+
+    let mut deliveries: Vec<String> = (1..=20).map(|n| format!("dlv-{n}")).collect();
+    deliveries.extend(["dlv-0".to_owned(), "dlv-7".to_owned(), "dlv-7".to_owned()]);
+    let answers = futures::future::join_all(deliveries.iter().map(|delivery| {
+        receiver.handle(route.id.as_str(), github(&route, SECRET, delivery, &body))
+    }))
+    .await;
+    let mut accepted = std::collections::BTreeMap::new();
+    for (delivery, answer) in deliveries.iter().zip(&answers) {
+        assert_eq!(answer.status, 200, "{delivery}: {:?}", body_json(answer));
+        let status = body_json(answer)["status"].as_str().unwrap().to_owned();
+        accepted
+            .entry(delivery.clone())
+            .or_insert_with(Vec::new)
+            .push(status);
+    }
+    assert_eq!(accepted["dlv-0"], ["duplicate"]);
+    let mut seven = accepted["dlv-7"].clone();
+    seven.sort();
+    assert_eq!(seven, ["accepted", "duplicate", "duplicate"]);
+    assert!(
+        (1..=20).all(|n| accepted[&format!("dlv-{n}")].contains(&"accepted".to_owned())),
+        "{accepted:?}"
+    );
+    assert!(
+        counting
+            .transactions
+            .load(std::sync::atomic::Ordering::Relaxed)
+            >= 1,
+        "the claims of deliveries arriving together share a transaction"
+    );
+    assert_eq!(h.transform_depth().await, 21, "each delivery once");
 }
