@@ -1,7 +1,10 @@
 mod contract_aws;
 mod contract_embedded;
+mod dlq;
 mod fetch;
 mod host;
 mod lambda_sqs;
+mod sync_writer;
 mod template;
+mod webhook_records;
 mod webhooks;

@@ -59,14 +59,14 @@ fn observed_topology(prefix: &str) -> Topology {
 
 /// How a fixture is delivered: its provider's scheme, a test secret and the headers the
 /// provider adds besides its signature.
-struct Delivery {
-    fixture: String,
-    scheme: SchemeConfig,
-    secret: &'static str,
-    content_type: &'static str,
-    headers: Vec<(&'static str, String)>,
+pub(crate) struct Delivery {
+    pub(crate) fixture: String,
+    pub(crate) scheme: SchemeConfig,
+    pub(crate) secret: &'static str,
+    pub(crate) content_type: &'static str,
+    pub(crate) headers: Vec<(&'static str, String)>,
     /// `Some(challenge)` for a handshake, answered and never published.
-    handshake: Option<&'static str>,
+    pub(crate) handshake: Option<&'static str>,
 }
 
 fn fixtures_dir() -> PathBuf {
@@ -75,7 +75,7 @@ fn fixtures_dir() -> PathBuf {
 
 /// Every fixture file, with how its provider delivers it. A fixture folder nobody knows how
 /// to deliver fails the test, so a new fixture cannot be skipped silently.
-fn deliveries() -> Vec<Delivery> {
+pub(crate) fn deliveries() -> Vec<Delivery> {
     let mut found = Vec::new();
     let mut providers: Vec<_> = std::fs::read_dir(fixtures_dir())
         .unwrap()
@@ -187,7 +187,7 @@ async fn route_for(ports: &Ports, delivery: &Delivery, index: usize) -> WebhookR
 }
 
 /// The delivery as the provider would send it to `url`, signed now.
-fn signed(delivery: &Delivery, route: &WebhookRoute, url: &str) -> WebhookRequest {
+pub(crate) fn signed(delivery: &Delivery, route: &WebhookRoute, url: &str) -> WebhookRequest {
     let body = std::fs::read(fixtures_dir().join(&delivery.fixture)).unwrap();
     let mut request = WebhookRequest::post(url)
         .with_header("Content-Type", delivery.content_type)
@@ -205,7 +205,7 @@ fn signed(delivery: &Delivery, route: &WebhookRoute, url: &str) -> WebhookReques
     request
 }
 
-async fn post(client: &reqwest::Client, request: &WebhookRequest) -> (u16, String) {
+pub(crate) async fn post(client: &reqwest::Client, request: &WebhookRequest) -> (u16, String) {
     let mut builder = client.post(request.url());
     for (name, value) in request.headers().iter() {
         builder = builder.header(name, value);

@@ -6,9 +6,10 @@ use std::time::Duration;
 
 use hub_aws::{AwsSettings, connect, topology_from_env};
 use hub_connectors::{ConnectorCatalog, Fetcher, FetcherConfig};
-use hub_core::ports::{Clock, SystemClock};
+use hub_core::ports::{Clock, QueueRole, SystemClock};
 use hub_fetch::{FetchConfig, FetchHandler, egress_policy_from_env};
-use hub_runtime::lambda::run_sqs_function;
+use hub_runtime::FailureNotes;
+use hub_runtime::lambda::run_sqs_function_noting;
 use hub_runtime::telemetry::{LogFormat, init};
 use lambda_runtime::Error;
 
@@ -36,11 +37,12 @@ async fn main() -> Result<(), Error> {
         },
         clock,
     )?;
+    let notes = FailureNotes::for_queue(&ports, QueueRole::Fetch.logical_name());
     let handler = FetchHandler::new(
         ports,
         ConnectorCatalog::builtin()?,
         fetcher,
         FetchConfig::default(),
     );
-    run_sqs_function(Arc::new(handler), CONCURRENCY).await
+    run_sqs_function_noting(Arc::new(handler), CONCURRENCY, notes).await
 }

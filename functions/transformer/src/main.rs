@@ -5,8 +5,9 @@
 use std::sync::Arc;
 
 use hub_aws::{AwsSettings, connect, topology_from_env};
-use hub_core::ports::{Clock, SystemClock};
-use hub_runtime::lambda::run_sqs_function;
+use hub_core::ports::{Clock, QueueRole, SystemClock};
+use hub_runtime::FailureNotes;
+use hub_runtime::lambda::run_sqs_function_noting;
 use hub_runtime::telemetry::{LogFormat, init};
 use hub_transform::TransformHandler;
 use lambda_runtime::Error;
@@ -19,5 +20,6 @@ async fn main() -> Result<(), Error> {
     init(LogFormat::from_env());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let ports = connect(&AwsSettings::from_env(), &topology_from_env(), clock).await?;
-    run_sqs_function(Arc::new(TransformHandler::new(ports)), CONCURRENCY).await
+    let notes = FailureNotes::for_queue(&ports, QueueRole::Transform.logical_name());
+    run_sqs_function_noting(Arc::new(TransformHandler::new(ports)), CONCURRENCY, notes).await
 }

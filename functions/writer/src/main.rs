@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use hub_aws::{AwsSettings, connect, topology_from_env};
-use hub_core::ports::{Clock, SystemClock};
-use hub_runtime::lambda::run_sqs_function;
+use hub_core::ports::{Clock, QueueRole, SystemClock};
+use hub_runtime::FailureNotes;
+use hub_runtime::lambda::run_sqs_function_noting;
 use hub_runtime::telemetry::{LogFormat, init};
 use hub_writer::WriteHandler;
 use lambda_runtime::Error;
@@ -18,5 +19,11 @@ async fn main() -> Result<(), Error> {
     init(LogFormat::from_env());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let ports = connect(&AwsSettings::from_env(), &topology_from_env(), clock).await?;
-    run_sqs_function(Arc::new(WriteHandler::from_ports(ports)), CONCURRENCY).await
+    let notes = FailureNotes::for_queue(&ports, QueueRole::Write.logical_name());
+    run_sqs_function_noting(
+        Arc::new(WriteHandler::from_ports(ports)),
+        CONCURRENCY,
+        notes,
+    )
+    .await
 }

@@ -36,6 +36,8 @@ pub enum Command {
     /// Try conversion schemas on sample records (no backend needed).
     #[command(subcommand)]
     Schema(crate::schema_cmd::SchemaCommand),
+    /// List, show, replay and purge dead-letter queue messages.
+    Dlq(crate::dlq_cmd::DlqArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -94,8 +96,17 @@ pub struct DevArgs {
     /// task pulling contacts every minute; its first run starts at once.
     #[arg(long)]
     pub demo: bool,
+    /// Seconds a received message stays hidden before it is delivered again (default: its
+    /// queue's, 180, as on AWS). The messages a killed host had in flight come back after this
+    /// long; the functions' leases are shortened to match. Keep it above the time a batch takes.
+    #[arg(long = "visibility-timeout", value_parser = clap::value_parser!(u64).range(1..=43_200))]
+    pub visibility_timeout: Option<u64>,
     #[command(flatten)]
     pub sample: crate::sample::SampleArgs,
+    /// Replay retryable DLQ messages this often (checked on every tick), with the scheduled
+    /// defaults of the `HUB_DLQ_REPLAY_*` environment, as the optional schedule does on AWS.
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub dlq_replay_every: Option<u64>,
     #[command(flatten)]
     pub backend: BackendOptions,
 }
@@ -112,6 +123,8 @@ pub enum CliError {
     Sync(#[from] hub_sync::Error),
     #[error(transparent)]
     Schema(#[from] crate::schema_cmd::SchemaCommandError),
+    #[error(transparent)]
+    Dlq(#[from] hub_dlq::DlqError),
     #[error("unknown kind `{0}`: use definition, integration, connection, schema, task or route")]
     UnknownKind(String),
 }
@@ -127,6 +140,7 @@ impl CliError {
             Self::UnknownKind(_) => "unknown_kind",
             Self::Sync(error) => error.code(),
             Self::Schema(error) => error.code(),
+            Self::Dlq(error) => error.code(),
         }
     }
 }
@@ -144,6 +158,11 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Executions(args) => {
             let sync = sync_service(&args.ops.backend).await?;
             Ok(crate::ops::executions(&sync, &args.ops, args.command).await?)
+        }
+        Command::Dlq(args) => {
+            let topology = Topology::new(args.backend.prefix.clone());
+            let ports = open_backend(&args.backend, &topology).await?;
+            Ok(crate::dlq_cmd::run(ports, args.command, args.json).await?)
         }
     }
 }
@@ -164,7 +183,14 @@ async fn dev(args: DevArgs) -> Result<(), CliError> {
             port: args.sample.sample_port,
             source,
         })?;
-    let host = crate::functions::register_all(Host::new(ports.clone(), options));
+    let mut host = Host::new(ports.clone(), options);
+    if let Some(seconds) = args.visibility_timeout {
+        host = host.visibility_timeout(Duration::from_secs(seconds));
+    }
+    let mut host = crate::functions::register_all(host);
+    if let Some(seconds) = args.dlq_replay_every {
+        host = crate::functions::register_dlq_replayer(host, Duration::from_secs(seconds));
+    }
     let running = host.start().await?;
     // One line: scripts read the address from the first line and may stop reading there.
     println!(

@@ -1,17 +1,18 @@
 //! The functions the local host runs: one registration each, added as the functions land.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hub_connectors::{ConnectorCatalog, EgressPolicy, Fetcher, FetcherConfig};
-use hub_core::ports::Ports;
+use hub_core::ports::{Ports, VISIBILITY_TIMEOUT};
 use hub_fetch::{FetchConfig, FetchHandler};
 use hub_runtime::HandlerError;
 use hub_sync::SyncService;
 use hub_transform::TransformHandler;
 use hub_webhooks::{RateLimiting, Receiver, ReceiverOptions};
-use hub_writer::WriteHandler;
+use hub_writer::{WriteHandler, Writer, WriterConfig};
 
 use crate::host::{Host, QueueFunction, TickHandler};
 
@@ -19,17 +20,27 @@ use crate::host::{Host, QueueFunction, TickHandler};
 pub fn register_all(host: Host) -> Host {
     let sync = SyncService::new(host.ports().clone());
     // One process serves every route here, so the in-process limiter is exact and costs no
-    // write per request (on Lambda the limit is counted in the state table).
+    // write per request (on Lambda the limit is counted in the state table), and the process
+    // outlives each request, so the ledger marks can follow the answer.
     let receiver = Receiver::new(
         host.ports(),
         ReceiverOptions {
             rate_limiting: RateLimiting::InProcess,
+            answer_before_marking: true,
             ..ReceiverOptions::from_env()
         },
     );
-    let writer = Arc::new(WriteHandler::from_ports(host.ports().clone()));
+    let mut fetch_config = FetchConfig::default();
+    let mut writer_config = WriterConfig::from_env();
+    if let Some(visibility) = host.visibility_timeout_override() {
+        scale_leases(visibility, &mut fetch_config, &mut writer_config);
+    }
+    let writer = Arc::new(WriteHandler::new(Writer::with_config(
+        host.ports().clone(),
+        writer_config,
+    )));
     let transformer = Arc::new(TransformHandler::new(host.ports().clone()));
-    let host = match fetch_handler(host.ports()) {
+    let host = match fetch_handler(host.ports(), fetch_config) {
         Ok(fetcher) => host.queue_function(QueueFunction::new("fetcher", "fetch", fetcher)),
         Err(error) => {
             tracing::error!("the fetcher cannot start; fetch jobs wait in their queue: {error}");
@@ -42,9 +53,28 @@ pub fn register_all(host: Host) -> Host {
         .routes(crate::webhooks::router(Arc::new(receiver)))
 }
 
+/// Shortens the fetcher's page lease, the writer's completion lease and its sweep budget in
+/// proportion to a visibility timeout shorter than the queues' own. Each lease is what lets a
+/// redelivery take over from a delivery that died, and is sized to run out before the message
+/// comes back (120 s and 60 s against 180 s): were a lease to outlast the visibility timeout,
+/// the dead delivery's message would come back, find the lease still held and fail (a fetch
+/// job, until it reaches the DLQ) or leave the run's completion to nobody (a write batch).
+fn scale_leases(visibility: Duration, fetch: &mut FetchConfig, writer: &mut WriterConfig) {
+    let ratio = visibility.as_secs_f64() / VISIBILITY_TIMEOUT.as_secs_f64();
+    if ratio >= 1.0 {
+        return;
+    }
+    fetch.claim_lease = fetch.claim_lease.mul_f64(ratio);
+    writer.completion_lease = writer.completion_lease.mul_f64(ratio);
+    writer.completion_budget = writer.completion_budget.mul_f64(ratio);
+}
+
 /// The fetcher as on Lambda, except that its egress policy is the local sandbox's: the sample
 /// API and test servers listen on loopback.
-fn fetch_handler(ports: &Ports) -> Result<Arc<FetchHandler>, Box<dyn std::error::Error>> {
+fn fetch_handler(
+    ports: &Ports,
+    config: FetchConfig,
+) -> Result<Arc<FetchHandler>, Box<dyn std::error::Error>> {
     let fetcher = Fetcher::new(
         FetcherConfig {
             egress: EgressPolicy::local_sandbox(),
@@ -56,7 +86,7 @@ fn fetch_handler(ports: &Ports) -> Result<Arc<FetchHandler>, Box<dyn std::error:
         ports.clone(),
         ConnectorCatalog::builtin()?,
         fetcher,
-        FetchConfig::default(),
+        config,
     )))
 }
 
@@ -75,5 +105,105 @@ impl TickHandler for SyncTrigger {
             report.log();
         }
         Ok(())
+    }
+}
+
+/// The dlq-replayer on the host's tick, at most once per `every` (so with the granularity of
+/// the tick), replaying with the scheduled defaults of the `HUB_DLQ_REPLAY_*` environment as
+/// the optional schedule rule does on AWS. `hub dlq replay` is the on-demand way.
+pub fn register_dlq_replayer(host: Host, every: Duration) -> Host {
+    match hub_dlq::ScheduledDefaults::from_env() {
+        Ok(defaults) => {
+            let replayer = DlqReplayer {
+                dlq: Arc::new(hub_dlq::Dlq::new(host.ports().clone())),
+                defaults,
+                every,
+                last_run: std::sync::Mutex::new(None),
+                running: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            };
+            host.tick_function("dlq-replayer", Arc::new(replayer))
+        }
+        Err(error) => {
+            tracing::error!("the DLQ replayer cannot start: {error}");
+            host
+        }
+    }
+}
+
+struct DlqReplayer {
+    dlq: Arc<hub_dlq::Dlq>,
+    defaults: hub_dlq::ScheduledDefaults,
+    every: Duration,
+    last_run: std::sync::Mutex<Option<DateTime<Utc>>>,
+    running: Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[async_trait]
+impl TickHandler for DlqReplayer {
+    async fn tick(&self, now: DateTime<Utc>) -> Result<(), HandlerError> {
+        use std::sync::atomic::Ordering;
+        {
+            let mut last = self.last_run.lock().unwrap_or_else(|e| e.into_inner());
+            let due = last.is_none_or(|at| (now - at).to_std().is_ok_and(|d| d >= self.every));
+            if !due || self.running.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            *last = Some(now);
+        }
+        let input = self.defaults.input().map_err(|e| HandlerError {
+            code: e.code().to_owned(),
+            message: e.to_string(),
+            retryable: false,
+        })?;
+        // A paced replay can take a while: it runs beside the tick instead of delaying the
+        // sync trigger, one at a time.
+        self.running.store(true, Ordering::SeqCst);
+        let (dlq, running) = (Arc::clone(&self.dlq), Arc::clone(&self.running));
+        tokio::spawn(async move {
+            match dlq
+                .replay(&input.queues, &input.filter, input.options)
+                .await
+            {
+                Ok(report) => {
+                    let replayed = report.count(hub_dlq::Outcome::Replayed);
+                    let failed = report.count(hub_dlq::Outcome::SendFailed);
+                    if replayed > 0 || failed > 0 {
+                        tracing::info!(replayed, failed, "scheduled DLQ replay");
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(code = error.code(), "scheduled DLQ replay failed: {error}")
+                }
+            }
+            running.store(false, Ordering::SeqCst);
+        });
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_visibility_timeout_shortens_every_lease_below_it() {
+        let mut fetch = FetchConfig::default();
+        let mut writer = WriterConfig::default();
+        let visibility = Duration::from_secs(9);
+        scale_leases(visibility, &mut fetch, &mut writer);
+        assert_eq!(fetch.claim_lease, Duration::from_secs(6));
+        assert_eq!(writer.completion_lease, Duration::from_secs(3));
+        assert!(writer.completion_budget < writer.completion_lease);
+    }
+
+    #[test]
+    fn the_queues_own_visibility_timeout_or_a_longer_one_keeps_the_defaults() {
+        for seconds in [180, 600] {
+            let mut fetch = FetchConfig::default();
+            let mut writer = WriterConfig::default();
+            scale_leases(Duration::from_secs(seconds), &mut fetch, &mut writer);
+            assert_eq!(fetch.claim_lease, FetchConfig::default().claim_lease);
+            assert_eq!(writer, WriterConfig::default());
+        }
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hub_core::ports::{Ports, Queue, ReceiveOptions, ReceivedMessage};
-use hub_runtime::{HandlerError, MessageHandler, QueueMessage, process_batch};
+use hub_runtime::{FailureNotes, HandlerError, MessageHandler, QueueMessage, process_batch_noting};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -90,6 +90,7 @@ pub struct Host {
     queue_functions: Vec<QueueFunction>,
     tick_functions: Vec<(String, Arc<dyn TickHandler>)>,
     routes: axum::Router,
+    visibility_timeout: Option<Duration>,
 }
 
 impl Host {
@@ -100,11 +101,26 @@ impl Host {
             queue_functions: Vec::new(),
             tick_functions: Vec::new(),
             routes: axum::Router::new(),
+            visibility_timeout: None,
         }
     }
 
     pub fn ports(&self) -> &Ports {
         &self.ports
+    }
+
+    /// Receives every message with this visibility timeout instead of its queue's (180 s, as
+    /// on AWS), so the messages a crashed host had in flight come back that much sooner (`hub
+    /// dev --visibility-timeout`). The functions' leases must stay below it:
+    /// [`crate::functions::register_all`] scales them to it.
+    pub fn visibility_timeout(mut self, timeout: Duration) -> Self {
+        self.visibility_timeout = Some(timeout);
+        self
+    }
+
+    /// The visibility timeout set with [`Host::visibility_timeout`], if any.
+    pub fn visibility_timeout_override(&self) -> Option<Duration> {
+        self.visibility_timeout
     }
 
     /// Registers a queue-driven function.
@@ -158,9 +174,12 @@ impl Host {
         let mut tasks = JoinSet::new();
         for (function, queue) in workers {
             let worker = Worker {
+                // What the DLQ tooling shows as the reason a message of this queue is dead.
+                notes: FailureNotes::for_queue(&self.ports, function.queue.clone()),
                 function,
                 queue,
                 options: self.options.clone(),
+                visibility_timeout: self.visibility_timeout,
                 shutdown: shutdown.clone(),
             };
             tasks.spawn(worker.run());
@@ -231,7 +250,9 @@ impl RunningHost {
 struct Worker {
     function: QueueFunction,
     queue: Arc<dyn Queue>,
+    notes: FailureNotes,
     options: HostOptions,
+    visibility_timeout: Option<Duration>,
     shutdown: CancellationToken,
 }
 
@@ -240,7 +261,7 @@ impl Worker {
         let receive = ReceiveOptions {
             max_messages: self.function.batch_size.clamp(1, 10),
             wait: self.options.receive_wait,
-            visibility_timeout: None,
+            visibility_timeout: self.visibility_timeout,
         };
         let mut failures_in_a_row: u32 = 0;
         // A receive is never abandoned half-way (the service may already have handed messages
@@ -299,10 +320,11 @@ impl Worker {
                 attributes: m.attributes,
             })
             .collect();
-        let mut batch = tokio::spawn(process_batch(
+        let mut batch = tokio::spawn(process_batch_noting(
             Arc::clone(&self.function.handler),
             messages,
             self.function.concurrency,
+            Some(self.notes.clone()),
         ));
         let outcome = tokio::select! {
             joined = &mut batch => joined,

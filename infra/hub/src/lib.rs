@@ -5,6 +5,7 @@
 
 pub mod backend;
 pub mod cli;
+mod dlq_cmd;
 pub mod functions;
 pub mod host;
 mod http;

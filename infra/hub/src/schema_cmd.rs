@@ -234,7 +234,7 @@ fn render_outcome(outcome: &BatchOutcome) -> String {
                     "record {} mapped  externalId={} dedupKey={}\n",
                     m.record_index, m.external_id, m.dedup_key
                 ));
-                for (field, value) in &m.data {
+                for (field, value) in &m.data.to_map() {
                     out.push_str(&format!("  {field:<24} {value}\n"));
                 }
                 for relationship in m.relationships.iter().filter(|r| !r.is_resolved()) {

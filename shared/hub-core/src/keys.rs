@@ -23,6 +23,7 @@
 //! | webhook delivery no realtime task took | `tenant#<t>` | `unrouted#<receivedAt>#<routeId>#<deliveryId>` (TTL) | |
 //! | run bookkeeping: a page the fetcher enqueued | `pipeline#<executionId>` | `page#<n, 10 digits>` (TTL) | |
 //! | run bookkeeping: a batch the writer counted | `pipeline#<executionId>` | `batch#<source key>` (TTL) | |
+//! | failure note: why a queue message's last handling failed (read by the DLQ tooling) | `failnote#<queue>#<messageId>` | `note` (TTL) | |
 //!
 //! The `hub-records` table has its own layout, in [`records`].
 //!
@@ -238,6 +239,13 @@ pub fn pipeline_batch(execution_id: &str, source_key: &str) -> Key {
         pipeline_partition(execution_id),
         format!("batch#{source_key}"),
     )
+}
+
+/// Why the last handling of message `message_id` of queue `queue` (logical name: `fetch`,
+/// `transform`, `write`) failed. SQS keeps no reason and keeps the message id when it moves a
+/// message to its DLQ, so the DLQ tooling finds the note of a dead message by these two.
+pub fn failure_note(queue: &str, message_id: &str) -> Key {
+    Key::new(format!("failnote#{queue}#{message_id}"), "note")
 }
 
 /// Keys of the `hub-records` table (the written entities; hub-writer documents the attributes).

@@ -12,6 +12,7 @@ use hub_core::ports::{
     RuleSpec, Topology,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use serde_json::Value;
 
 use crate::db::{Db, PortError, queue_waker};
 use crate::pattern::EventPattern;
@@ -84,6 +85,36 @@ impl SqliteEventBus {
     }
 }
 
+/// An event encoded once, before the database is locked (so the lock is held for the inserts
+/// only).
+struct Encoded {
+    /// The queue message body.
+    body: String,
+    /// The envelope as JSON, for the rule patterns: the detail is moved into it, not copied.
+    json: Value,
+    /// As EventBridge counts it ([`BusEvent::size`]).
+    size: usize,
+}
+
+fn encode(mut envelope: BusEnvelope) -> Result<Encoded, BusError> {
+    let invalid = |e: serde_json::Error| BusError::Invalid(format!("event cannot be encoded: {e}"));
+    let body = serde_json::to_string(&envelope).map_err(invalid)?;
+    let detail = std::mem::take(&mut envelope.detail);
+    // Compact JSON of a struct is the concatenation of its members, so the detail's encoded
+    // length is what the body has beyond the same envelope with a `null` detail.
+    let skeleton = serde_json::to_string(&envelope).map_err(invalid)?;
+    let detail_len = (body.len() + "null".len()).saturating_sub(skeleton.len());
+    let size = envelope.source.len()
+        + envelope.detail_type.len()
+        + detail_len
+        + envelope.resources.iter().map(String::len).sum::<usize>();
+    let mut json = serde_json::to_value(&envelope).map_err(invalid)?;
+    if let Value::Object(members) = &mut json {
+        members.insert("detail".to_owned(), detail);
+    }
+    Ok(Encoded { body, json, size })
+}
+
 /// Stores a rule after checking its pattern and its target queue.
 pub(crate) fn upsert_rule(
     conn: &Connection,
@@ -150,21 +181,28 @@ fn load_rules(conn: &Connection, bus: &str) -> Result<Vec<(EventPattern, String)
 }
 
 /// Why EventBridge would reject this entry, if it would.
-fn rejection(event: &BusEvent) -> Option<(&'static str, String)> {
-    let size = event.size();
+fn rejection(event: &Encoded) -> Option<(&'static str, String)> {
+    let size = event.size;
     if size > MAX_EVENT_BYTES {
         return Some((
             CODE_TOO_LARGE,
             format!("the event is {size} bytes; the limit is {MAX_EVENT_BYTES}"),
         ));
     }
-    if event.source.is_empty() || event.detail_type.is_empty() {
+    let text = |name: &str| {
+        event
+            .json
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    };
+    if text("source").is_empty() || text("detail-type").is_empty() {
         return Some((
             CODE_INVALID_ARGUMENT,
             "an event needs a source and a detail-type".to_owned(),
         ));
     }
-    if !event.detail.is_object() {
+    if !event.json.get("detail").is_some_and(Value::is_object) {
         return Some((
             CODE_MALFORMED_DETAIL,
             "the detail of an event must be a JSON object".to_owned(),
@@ -183,18 +221,14 @@ impl EventBus for SqliteEventBus {
         let mut failed = Vec::new();
         let mut accepted = Vec::new();
         for (index, event) in events.into_iter().enumerate() {
-            match rejection(&event) {
+            let encoded = encode(self.envelope(event))?;
+            match rejection(&encoded) {
                 Some((code, message)) => failed.push(FailedEntry {
                     index,
                     code: code.to_owned(),
                     message,
                 }),
-                None => {
-                    let envelope = self.envelope(event);
-                    let json = serde_json::to_value(&envelope)
-                        .map_err(|e| BusError::Invalid(format!("event cannot be encoded: {e}")))?;
-                    accepted.push(json);
-                }
+                None => accepted.push(encoded),
             }
         }
         if accepted.is_empty() {
@@ -203,7 +237,7 @@ impl EventBus for SqliteEventBus {
         let bus = Arc::clone(&self.bus_name);
         let ids = Arc::clone(&self.ids);
         let now = self.clock.now().timestamp_millis();
-        let targets = self
+        let (targets, accepted) = self
             .db
             .call(move |conn| {
                 let tx = conn
@@ -211,15 +245,14 @@ impl EventBus for SqliteEventBus {
                     .map_err(BusError::from_sqlite)?;
                 let rules = load_rules(&tx, &bus)?;
                 let mut targets = BTreeSet::new();
-                for envelope in &accepted {
-                    let body = envelope.to_string();
+                for event in &accepted {
                     for (pattern, target) in &rules {
-                        if pattern.matches(envelope) {
+                        if pattern.matches(&event.json) {
                             insert_message(
                                 &tx,
                                 target,
                                 &ids.new_id(),
-                                &body,
+                                &event.body,
                                 &BTreeMap::new(),
                                 now,
                                 std::time::Duration::ZERO,
@@ -230,12 +263,15 @@ impl EventBus for SqliteEventBus {
                     }
                 }
                 tx.commit().map_err(BusError::from_sqlite)?;
-                Ok(targets)
+                // Handed back so they are freed after the database is unlocked, not while the
+                // next caller waits for it.
+                Ok((targets, accepted))
             })
             .await?;
         for target in targets {
             queue_waker(self.db.path(), &target).notify_waiters();
         }
+        drop(accepted);
         Ok(failed)
     }
 
@@ -245,5 +281,53 @@ impl EventBus for SqliteEventBus {
         self.db
             .call(move |conn| upsert_rule(conn, &bus, &rule, &target))
             .await
+    }
+}
+
+#[cfg(test)]
+mod encode_tests {
+    use chrono::{TimeZone, Utc};
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn an_encoded_event_has_the_size_eventbridge_counts_and_the_envelope_it_was_given() {
+        for (detail, resources) in [
+            (json!({}), vec![]),
+            (
+                json!({"a": "quotes \" and \\ and\nnew lines", "n": [1, 2.5, null]}),
+                vec![],
+            ),
+            (
+                json!({"text": "é ü 漢字 \u{1}"}),
+                vec!["arn:a".to_owned(), "arn:b".to_owned()],
+            ),
+            (json!("not an object"), vec![]),
+        ] {
+            let event = BusEvent {
+                source: "hub.test".to_owned(),
+                detail_type: "thing.happened".to_owned(),
+                detail: detail.clone(),
+                resources: resources.clone(),
+                time: None,
+            };
+            let expected_size = event.size();
+            let envelope = BusEnvelope {
+                version: "0".to_owned(),
+                id: "01JTESTID".to_owned(),
+                detail_type: event.detail_type,
+                source: event.source,
+                account: LOCAL_ACCOUNT.to_owned(),
+                time: Utc.with_ymd_and_hms(2025, 6, 1, 12, 0, 0).unwrap(),
+                region: LOCAL_REGION.to_owned(),
+                resources,
+                detail,
+            };
+            let encoded = encode(envelope.clone()).unwrap();
+            assert_eq!(encoded.size, expected_size, "{}", envelope.detail);
+            assert_eq!(encoded.body, serde_json::to_string(&envelope).unwrap());
+            assert_eq!(encoded.json, serde_json::to_value(&envelope).unwrap());
+        }
     }
 }

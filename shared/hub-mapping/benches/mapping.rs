@@ -200,22 +200,32 @@ fn main() {
         RecordOutcome::Mapped(m) => m,
         other => panic!("the first record did not map: {other:?}"),
     };
-    for (i, text) in records.iter().enumerate() {
-        if !matches!(
-            mapper.map_record(i as u32, RecordInput::Text(text)),
-            RecordOutcome::Mapped(_)
-        ) {
-            panic!("record {i} did not map");
-        }
+    // For profiling: `HUB_MAPPING_BENCH_ONLY=engine` (or `serde_json`) runs one side alone,
+    // and `HUB_MAPPING_BENCH_PASSES=n` makes it n passes over the records and nothing else (no
+    // checks, no timing), a fixed amount of work to count instructions of.
+    let only = std::env::var("HUB_MAPPING_BENCH_ONLY");
+    let passes = std::env::var("HUB_MAPPING_BENCH_PASSES")
+        .ok()
+        .and_then(|n| n.parse::<usize>().ok());
+    // Every record maps, and parsing only what the schema reads changes nothing: the
+    // serialised write item is byte for byte the one of the fully parsed record.
+    for (i, text) in records.iter().enumerate().filter(|_| passes.is_none()) {
+        let write_item = |outcome| match outcome {
+            RecordOutcome::Mapped(m) => {
+                serde_json::to_string(&m.into_write_item(&lineage)).expect("serialise")
+            }
+            other => panic!("record {i} did not map: {other:?}"),
+        };
+        assert_eq!(
+            write_item(mapper.map_record(i as u32, RecordInput::Text(text))),
+            write_item(mapper.map_record_fully_parsed(i as u32, text)),
+            "record {i}: the lazy and the full parse disagree"
+        );
     }
     if let Some(dir) = std::env::var_os("HUB_MAPPING_BENCH_OUT").map(PathBuf::from) {
         std::fs::write(dir.join("records.jsonl"), records.join("\n") + "\n")
             .expect("write records");
-        std::fs::write(
-            dir.join("first-entity.json"),
-            Value::Object(first.data.clone()).to_string(),
-        )
-        .expect("write entity");
+        std::fs::write(dir.join("first-entity.json"), first.data.as_str()).expect("write entity");
     }
 
     let mut out = Vec::with_capacity(4096);
@@ -237,8 +247,24 @@ fn main() {
             black_box(&out);
         }
     };
-    let measured = rates(&records, &mut [&mut engine, &mut baseline]);
-    let (engine, baseline) = (measured[0], measured[1]);
+    if let Some(passes) = passes {
+        let pass: Pass<'_> = match only.as_deref() {
+            Ok("serde_json") => &mut baseline,
+            _ => &mut engine,
+        };
+        for _ in 0..passes {
+            pass(&records);
+        }
+        return;
+    }
+    let (engine, baseline) = match only.as_deref() {
+        Ok("engine") => (rates(&records, &mut [&mut engine])[0], 0.0),
+        Ok("serde_json") => (0.0, rates(&records, &mut [&mut baseline])[0]),
+        _ => {
+            let measured = rates(&records, &mut [&mut engine, &mut baseline]);
+            (measured[0], measured[1])
+        }
+    };
     println!(
         "{}",
         json!({

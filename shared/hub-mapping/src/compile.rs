@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::error::{CompileError, CompileErrorCode as Code};
 use crate::expr::{self, Expr};
-use crate::json::MAX_DEPTH;
+use crate::json::{MAX_DEPTH, Selection};
 use crate::path::Path;
 use crate::transform::{self, Step, Ty};
 use crate::value::{Decimal, Num};
@@ -194,6 +194,9 @@ pub struct CompiledSchema {
     /// Indexes of `fields` in target field order: the entity's map is built from a sorted
     /// sequence, which is cheaper than inserting field by field.
     pub(crate) output_order: Vec<usize>,
+    /// What of a record the plan reads (the modified field of a sync task aside, which
+    /// [`CompiledSchema::bind`] adds): records given as text are parsed only that far.
+    pub(crate) selection: Selection,
 }
 
 impl CompiledSchema {
@@ -233,6 +236,78 @@ impl CompiledSchema {
             .iter()
             .map(|f| f.target.as_str())
             .chain(self.relationships.iter().map(|r| r.target.as_str()))
+    }
+}
+
+impl CompiledSchema {
+    /// Every path the plan looks up, or the whole record when an expression reads `record`.
+    fn reads(&self) -> Selection {
+        fn path(selection: &mut Selection, path: &Path) {
+            selection.add(path.selection_steps());
+        }
+        fn steps(selection: &mut Selection, steps: &[Step]) {
+            let reads_record = |step: &Step| matches!(step, Step::Custom(e) if e.uses_record());
+            if steps.iter().any(reads_record) {
+                *selection = Selection::All;
+            }
+        }
+        fn cond(selection: &mut Selection, cond: &Cond) {
+            path(selection, &cond.field);
+            if matches!(&cond.op, Op::Custom(e) if e.uses_record()) {
+                *selection = Selection::All;
+            }
+        }
+        let mut selection = Selection::nothing();
+        let s = &mut selection;
+        for filter in &self.filters {
+            cond(s, filter);
+        }
+        for field in &self.fields {
+            match &field.produce {
+                Produce::Direct(source) => path(s, source),
+                Produce::Transform(source, list) => {
+                    path(s, source);
+                    steps(s, list);
+                }
+                Produce::Conditional { rules, .. } => {
+                    for (rule, then) in rules {
+                        cond(s, rule);
+                        match then {
+                            Then::Value(_) => {}
+                            Then::Field(source) => path(s, source),
+                            Then::Transform(source, list) => {
+                                path(s, source);
+                                steps(s, list);
+                            }
+                        }
+                    }
+                }
+                Produce::Default(_) => {}
+                Produce::Composite { sources, .. } => {
+                    for source in sources {
+                        path(s, source);
+                    }
+                }
+                Produce::Lookup { source, .. } => path(s, source),
+                Produce::Flatten { source, path } => {
+                    s.add(source.selection_steps().chain(path.selection_steps()));
+                }
+            }
+        }
+        for relationship in &self.relationships {
+            path(s, &relationship.source);
+        }
+        if let Dedup::FieldMatch(fields) | Dedup::Composite(fields) = &self.dedup {
+            for field in fields {
+                if let MatchSource::Source(source) = &field.source {
+                    path(s, source);
+                }
+            }
+        }
+        for source in self.external_id.iter().chain(&self.modified_field) {
+            path(s, source);
+        }
+        selection
     }
 }
 
@@ -334,7 +409,7 @@ impl Compiler<'_> {
             .and_then(|e| e.modified_field.as_deref())
             .and_then(|f| Path::dotted(f).ok());
 
-        Ok(CompiledSchema {
+        let mut compiled = CompiledSchema {
             id: schema.id.clone(),
             version: schema.version,
             target: schema.target.shard_type_id.clone(),
@@ -346,7 +421,10 @@ impl Compiler<'_> {
             modified_field,
             consts: self.consts,
             output_order,
-        })
+            selection: Selection::nothing(),
+        };
+        compiled.selection = compiled.reads();
+        Ok(compiled)
     }
 
     fn match_field(

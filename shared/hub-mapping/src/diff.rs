@@ -35,7 +35,7 @@ pub struct RecordDiff {
 /// What the diff compares of one outcome.
 struct Parts<'o> {
     status: &'static str,
-    data: Option<&'o Map<String, Value>>,
+    data: Option<Map<String, Value>>,
     dedup_key: Option<&'o str>,
     errors: &'o [RecordError],
 }
@@ -43,9 +43,12 @@ struct Parts<'o> {
 fn parts(outcome: Option<&RecordOutcome>) -> Parts<'_> {
     let (status, data, dedup_key, errors) = match outcome {
         None => ("absent", None, None, &[][..]),
-        Some(RecordOutcome::Mapped(m)) => {
-            ("mapped", Some(&m.data), Some(m.dedup_key.as_str()), &[][..])
-        }
+        Some(RecordOutcome::Mapped(m)) => (
+            "mapped",
+            Some(m.data.to_map()),
+            Some(m.dedup_key.as_str()),
+            &[][..],
+        ),
         Some(RecordOutcome::Skipped(_)) => ("skipped", None, None, &[][..]),
         Some(RecordOutcome::Failed { errors }) => ("failed", None, None, errors.as_slice()),
     };
@@ -64,10 +67,9 @@ pub fn diff_outcomes(before: &BatchOutcome, after: &BatchOutcome) -> Vec<RecordD
     for index in 0..count {
         let old_parts = parts(before.records.get(index));
         let new_parts = parts(after.records.get(index));
-        let empty = Map::new();
         let (old, new) = (
-            old_parts.data.unwrap_or(&empty),
-            new_parts.data.unwrap_or(&empty),
+            old_parts.data.unwrap_or_default(),
+            new_parts.data.unwrap_or_default(),
         );
         let mut fields: Vec<&String> = old.keys().chain(new.keys()).collect();
         fields.sort();

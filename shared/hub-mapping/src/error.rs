@@ -168,9 +168,13 @@ impl fmt::Display for ErrorCode {
 }
 
 /// A failure while producing one value; the mapper adds the record index, external id and
-/// target field.
+/// target field. Boxed: every value a mapping produces travels in a `Result` with it, and a
+/// pointer keeps those results small (failures are rare).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Issue {
+pub(crate) struct Issue(Box<IssueParts>);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IssueParts {
     pub(crate) code: ErrorCode,
     pub(crate) message: String,
     /// Overrides the mapping's own source path (the field of the rule that failed).
@@ -179,17 +183,21 @@ pub(crate) struct Issue {
 
 impl Issue {
     pub(crate) fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(IssueParts {
             code,
             message: message.into(),
             source_path: None,
-        }
+        }))
     }
 
     pub(crate) fn at(mut self, source_path: &str) -> Self {
-        if self.source_path.is_none() {
-            self.source_path = Some(source_path.to_owned());
+        if self.0.source_path.is_none() {
+            self.0.source_path = Some(source_path.to_owned());
         }
         self
+    }
+
+    pub(crate) fn into_parts(self) -> IssueParts {
+        *self.0
     }
 }

@@ -48,6 +48,13 @@ pub(crate) struct Expr {
     uses_task: bool,
 }
 
+impl Expr {
+    /// Whether the expression may read `record` (the whole source record).
+    pub(crate) fn uses_record(&self) -> bool {
+        self.uses_record
+    }
+}
+
 /// Why an evaluation failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum ExprFailure {
@@ -339,7 +346,7 @@ mod tests {
             record_map: &cell,
             task: &task,
         };
-        eval(&expr, &value, &inputs).map(Val::into_json)
+        eval(&expr, &value, &inputs).map(|v| v.to_json())
     }
 
     #[test]

@@ -4,8 +4,12 @@
 //!
 //! Parsing the text ourselves does two things serde_json cannot do without the workspace-wide
 //! `arbitrary_precision` feature: numbers keep their exact digits (see `value::Num`), and
-//! strings are not copied. Objects are sorted by key while parsing, so lookups are binary
-//! searches and the canonical form of the payload hash needs no second sort.
+//! strings are not copied. Objects are sorted by key while parsing, so lookups past a few
+//! dozen members are binary searches.
+//!
+//! A compiled schema knows every path it reads, so a record is parsed against a [`Selection`]:
+//! members nobody reads are checked (the whole text must still be JSON, with the same error at
+//! the same byte as a full parse) but skipped without building anything.
 
 use std::borrow::Cow;
 
@@ -18,7 +22,10 @@ pub const MAX_DEPTH: usize = 128;
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Node<'a> {
     Null,
-    Bool(bool),
+    // Two variants rather than `Bool(bool)`: a one-byte payload would start every variant's
+    // payload right after the tag, and moving a node would copy unaligned bytes.
+    True,
+    False,
     /// The number's text, checked against the JSON grammar.
     Number(&'a str),
     String(Cow<'a, str>),
@@ -35,46 +42,171 @@ pub struct JsonError {
     pub reason: &'static str,
 }
 
-/// A parsed record.
-#[derive(Debug)]
-pub(crate) struct Parsed<'a> {
-    pub(crate) root: Node<'a>,
-    /// The text is already in the canonical form of the payload hash (see `hash`): no
-    /// whitespace, members sorted by key, serde_json's escapes and number forms. Text that
-    /// serde_json wrote from a `Value` always is, so hashing can skip re-writing it.
-    pub(crate) canonical: bool,
+/// Which parts of a record a compiled schema reads.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Selection {
+    /// The whole value.
+    All,
+    /// Of an object, only these members; a value of any other kind is read whole.
+    Members(Members),
 }
 
-/// Parses one JSON document.
-pub(crate) fn parse(text: &str) -> Result<Parsed<'_>, JsonError> {
+/// The members read of an object, each with what is read of it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Members {
+    list: Vec<(String, Selection)>,
+    /// By [`slot`] of a name: 1 + the index in `list` of the one name in that slot, 0 for none,
+    /// `SEVERAL` when names share it. Every member name of a selected object is looked up, and
+    /// most lookups end here.
+    slots: [u8; 64],
+}
+
+const SEVERAL: u8 = u8::MAX;
+
+/// A hash of a member name into 64 slots, from what tells short names apart cheaply.
+#[inline]
+fn slot(name: &[u8]) -> usize {
+    let length = (name.len() as u32).wrapping_mul(0x9E37_79B9);
+    let first = u32::from(name.first().copied().unwrap_or(0)).wrapping_mul(0x85EB_CA6B);
+    let last = u32::from(name.last().copied().unwrap_or(0)).wrapping_mul(0xC2B2_AE35);
+    ((length ^ first ^ last.rotate_left(13)) >> 26) as usize
+}
+
+impl Members {
+    fn index(&mut self) {
+        self.slots = [0; 64];
+        let several = self.list.len() >= usize::from(SEVERAL);
+        for (i, (name, _)) in self.list.iter().enumerate() {
+            let slot = &mut self.slots[slot(name.as_bytes())];
+            *slot = match *slot {
+                _ if several => SEVERAL,
+                0 => u8::try_from(i + 1).unwrap_or(SEVERAL),
+                _ => SEVERAL,
+            };
+        }
+    }
+
+    /// What is read of the member `key`, if anything.
+    #[inline]
+    fn get(&self, key: &str) -> Option<&Selection> {
+        match self.slots[slot(key.as_bytes())] {
+            0 => None,
+            SEVERAL => self
+                .list
+                .iter()
+                .find(|(name, _)| same_text(name, key))
+                .map(|(_, selection)| selection),
+            i => {
+                let (name, selection) = self.list.get(usize::from(i) - 1)?;
+                same_text(name, key).then_some(selection)
+            }
+        }
+    }
+}
+
+/// Shared by every member a full parse reads.
+static ALL: Selection = Selection::All;
+
+impl Selection {
+    /// Nothing yet.
+    pub(crate) fn nothing() -> Selection {
+        Selection::Members(Members {
+            list: Vec::new(),
+            slots: [0; 64],
+        })
+    }
+
+    /// Adds the value at a path: `Some(name)` is a member (of an object; of an array it may be
+    /// an index, and arrays are read whole), `None` any other step (an index, a wildcard, a
+    /// descent), from which on everything is read.
+    pub(crate) fn add<'k>(&mut self, steps: impl IntoIterator<Item = Option<&'k str>>) {
+        let mut current = self;
+        for step in steps {
+            let Some(name) = step else {
+                *current = Selection::All;
+                return;
+            };
+            let Selection::Members(members) = current else {
+                return;
+            };
+            let at = match members.list.iter().position(|(key, _)| key == name) {
+                Some(at) => at,
+                None => {
+                    members.list.push((name.to_owned(), Selection::nothing()));
+                    members.index();
+                    members.list.len() - 1
+                }
+            };
+            current = &mut members.list[at].1;
+        }
+        *current = Selection::All;
+    }
+}
+
+/// Parses one JSON document, building only what `selection` reads. The text is checked whole
+/// whatever the selection: the same text gives the same error as with [`Selection::All`].
+pub(crate) fn parse_selected<'a>(
+    text: &'a str,
+    selection: &Selection,
+) -> Result<Node<'a>, JsonError> {
     let mut parser = Parser {
         text,
         bytes: text.as_bytes(),
         pos: 0,
-        canonical: true,
-        members: Vec::with_capacity(64),
-        items: Vec::with_capacity(16),
+        // Allocated when an array is met.
+        items: Vec::new(),
+        fault: None,
     };
-    let root = parser.value(0)?;
-    parser.skip_whitespace();
-    if parser.pos != parser.bytes.len() {
-        return Err(parser.error("trailing characters after the document"));
-    }
-    Ok(Parsed {
-        root,
-        canonical: parser.canonical,
+    let root = parser.value(0, selection).and_then(|root| {
+        parser.skip_whitespace();
+        if parser.pos == parser.bytes.len() {
+            Ok(root)
+        } else {
+            Err(parser.fail("trailing characters after the document"))
+        }
+    });
+    root.map_err(|Stop| {
+        parser.fault.take().unwrap_or(JsonError {
+            offset: 0,
+            reason: "not JSON",
+        })
     })
 }
+
+/// An object's members sorted by key, of duplicate keys the last; `sorted`: they already are,
+/// without duplicates.
+fn sorted_members<'a>(
+    mut members: Vec<(Cow<'a, str>, Node<'a>)>,
+    sorted: bool,
+) -> Vec<(Cow<'a, str>, Node<'a>)> {
+    if !sorted {
+        // Stable, so among equal keys the last one written ends up last.
+        members.sort_by(|a, b| a.0.cmp(&b.0));
+        members.dedup_by(|later, earlier| {
+            if later.0 == earlier.0 {
+                std::mem::swap(later, earlier);
+                true
+            } else {
+                false
+            }
+        });
+    }
+    members
+}
+
+/// A parse stopped; the parser holds the [`JsonError`]. The error travels up as this empty
+/// value rather than as the error itself, so that most results fit in registers.
+#[derive(Debug, Clone, Copy)]
+struct Stop;
 
 struct Parser<'a> {
     text: &'a str,
     bytes: &'a [u8],
     pos: usize,
-    canonical: bool,
-    /// Members and items of the containers being parsed, innermost last: each container is
-    /// moved out into one allocation of its exact size when it closes.
-    members: Vec<(Cow<'a, str>, Node<'a>)>,
+    /// Items of the arrays being parsed, innermost last: each array is moved out into one
+    /// allocation of its exact size when it closes.
     items: Vec<Node<'a>>,
+    fault: Option<JsonError>,
 }
 
 const ONES: u64 = 0x0101_0101_0101_0101;
@@ -87,181 +219,403 @@ fn bytes_below(v: u64, n: u8) -> u64 {
     v.wrapping_sub(ONES * u64::from(n)) & !v & HIGHS
 }
 
-/// The first `"`, `\` or control character at or after `from`, eight bytes at a time.
+/// `a < b`, deciding on the first bytes when they differ (they usually do) without a call to
+/// `memcmp`.
 #[inline]
+fn text_before(a: &str, b: &str) -> bool {
+    match (a.as_bytes().first(), b.as_bytes().first()) {
+        (Some(x), Some(y)) if x != y => x < y,
+        _ => a < b,
+    }
+}
+
+/// `a == b` for the short texts of member names, without a call to `memcmp` per candidate
+/// (member lookups compare every key of an object).
+#[inline]
+pub(crate) fn same_text(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    // Overlapping loads from both ends cover every byte.
+    let word =
+        |s: &[u8], at: usize| u64::from_le_bytes(s[at..at + 8].try_into().unwrap_or_default());
+    let half =
+        |s: &[u8], at: usize| u32::from_le_bytes(s[at..at + 4].try_into().unwrap_or_default());
+    match n {
+        0 => true,
+        1..=3 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..=7 => half(a, 0) == half(b, 0) && half(a, n - 4) == half(b, n - 4),
+        8..=16 => word(a, 0) == word(b, 0) && word(a, n - 8) == word(b, n - 8),
+        _ => a == b,
+    }
+}
+
+/// The first `"`, `\` or control character at or after `from`, eight bytes at a time.
+#[inline(always)]
 pub(crate) fn find_string_special(bytes: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
-    while let Some(chunk) = bytes.get(i..i + 8) {
-        let v = u64::from_le_bytes([
-            chunk[0], chunk[1], chunk[2], chunk[3], chunk[4], chunk[5], chunk[6], chunk[7],
-        ]);
+    let rest = bytes.get(from..).unwrap_or_default();
+    let mut chunks = rest.chunks_exact(8);
+    for (n, chunk) in (&mut chunks).enumerate() {
+        let v = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
         let hits = bytes_below(v ^ (ONES * u64::from(b'"')), 1)
             | bytes_below(v ^ (ONES * u64::from(b'\\')), 1)
             | bytes_below(v, 0x20);
         if hits != 0 {
-            return Some(i + (hits.trailing_zeros() / 8) as usize);
+            return Some(from + n * 8 + (hits.trailing_zeros() / 8) as usize);
         }
-        i += 8;
     }
-    bytes[i..]
-        .iter()
+    let tail = chunks.remainder();
+    tail.iter()
         .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-        .map(|p| i + p)
+        .map(|p| bytes.len() - tail.len() + p)
 }
 
 impl<'a> Parser<'a> {
-    fn error(&self, reason: &'static str) -> JsonError {
-        JsonError {
+    /// Records why the text is not JSON, for [`parse_selected`] to return.
+    #[cold]
+    fn fail(&mut self, reason: &'static str) -> Stop {
+        self.fault = Some(JsonError {
             offset: self.pos,
             reason,
-        }
+        });
+        Stop
     }
 
-    #[inline]
+    #[inline(always)]
     fn skip_whitespace(&mut self) {
         while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.bytes.get(self.pos) {
             self.pos += 1;
-            self.canonical = false;
         }
     }
 
+    #[inline(always)]
     fn peek(&self) -> Option<u8> {
         self.bytes.get(self.pos).copied()
     }
 
-    fn value(&mut self, depth: usize) -> Result<Node<'a>, JsonError> {
+    fn value(&mut self, depth: usize, selection: &Selection) -> Result<Node<'a>, Stop> {
         self.skip_whitespace();
         match self.peek() {
-            Some(b'{') => self.object(depth + 1),
+            Some(b'{') => self.object(depth + 1, selection),
             Some(b'[') => self.array(depth + 1),
             Some(b'"') => self.string().map(Node::String),
-            Some(b't') => self.literal("true", Node::Bool(true)),
-            Some(b'f') => self.literal("false", Node::Bool(false)),
-            Some(b'n') => self.literal("null", Node::Null),
+            Some(b't') => self.literal("true").map(|()| Node::True),
+            Some(b'f') => self.literal("false").map(|()| Node::False),
+            Some(b'n') => self.literal("null").map(|()| Node::Null),
             Some(b'-' | b'0'..=b'9') => self.number().map(Node::Number),
-            Some(_) => Err(self.error("expected a JSON value")),
-            None => Err(self.error("unexpected end of input")),
+            Some(_) => Err(self.fail("expected a JSON value")),
+            None => Err(self.fail("unexpected end of input")),
         }
     }
 
-    fn literal(&mut self, word: &'static str, node: Node<'a>) -> Result<Node<'a>, JsonError> {
-        if self.bytes[self.pos..].starts_with(word.as_bytes()) {
-            self.pos += word.len();
-            Ok(node)
-        } else {
-            Err(self.error("expected a JSON value"))
-        }
-    }
-
-    fn object(&mut self, depth: usize) -> Result<Node<'a>, JsonError> {
-        if depth > MAX_DEPTH {
-            return Err(self.error("nested too deeply"));
-        }
-        self.pos += 1;
-        self.skip_whitespace();
-        if self.peek() == Some(b'}') {
-            self.pos += 1;
-            return Ok(Node::Object(Vec::new()));
-        }
-        let start = self.members.len();
-        let mut sorted = true;
+    /// [`Parser::value`] without building it: the same checks in the same order, so the same
+    /// error at the same byte. Iterative (a bit per open container says object or array), as
+    /// most of a record is skipped and calls per value would cost more than the scan.
+    fn skip_value(&mut self, depth: usize) -> Result<(), Stop> {
+        // Bit `n` set: the container opened `n + 1` levels below `depth` is an object.
+        let mut objects: u128 = 0;
+        let mut open = 0usize;
         loop {
-            self.skip_whitespace();
-            if self.peek() != Some(b'"') {
-                return Err(self.error("expected a member name"));
-            }
-            let key = self.string()?;
-            self.skip_whitespace();
-            if self.peek() != Some(b':') {
-                return Err(self.error("expected `:`"));
-            }
-            self.pos += 1;
-            let value = self.value(depth)?;
-            if self.members.len() > start {
-                sorted &= self.members[self.members.len() - 1].0.as_ref() < key.as_ref();
-            }
-            self.members.push((key, value));
+            // A value.
             self.skip_whitespace();
             match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b'}') => {
+                Some(close @ (b'{' | b'[')) => {
+                    if depth + open + 1 > MAX_DEPTH {
+                        return Err(self.fail("nested too deeply"));
+                    }
                     self.pos += 1;
+                    self.skip_whitespace();
+                    let is_object = close == b'{';
+                    let end = if is_object { b'}' } else { b']' };
+                    if self.peek() == Some(end) {
+                        self.pos += 1;
+                    } else {
+                        // `open < MAX_DEPTH <= 128`, so the bit exists.
+                        objects = (objects & !(1 << open)) | (u128::from(is_object) << open);
+                        open += 1;
+                        if is_object {
+                            self.skip_member_name()?;
+                        }
+                        continue;
+                    }
+                }
+                Some(b'"') => self.skip_string()?,
+                Some(b't') => self.literal("true")?,
+                Some(b'f') => self.literal("false")?,
+                Some(b'n') => self.literal("null")?,
+                Some(b'-' | b'0'..=b'9') => {
+                    self.number()?;
+                }
+                Some(_) => return Err(self.fail("expected a JSON value")),
+                None => return Err(self.fail("unexpected end of input")),
+            }
+            // After a value: close containers until one continues with another value.
+            loop {
+                let Some(level) = open.checked_sub(1) else {
+                    return Ok(());
+                };
+                let in_object = objects & (1 << level) != 0;
+                let ended = if in_object {
+                    self.after_member()?
+                } else {
+                    self.after_item()?
+                };
+                if !ended {
+                    if in_object {
+                        self.skip_member_name()?;
+                    }
                     break;
                 }
-                _ => return Err(self.error("expected `,` or `}`")),
+                open = level;
             }
         }
-        let mut members: Vec<_> = self.members.drain(start..).collect();
-        if !sorted {
-            self.canonical = false;
-            // Stable, so among equal keys the last one written ends up last.
-            members.sort_by(|a, b| a.0.cmp(&b.0));
-            members.dedup_by(|later, earlier| {
-                if later.0 == earlier.0 {
-                    std::mem::swap(later, earlier);
-                    true
-                } else {
-                    false
-                }
-            });
-        }
-        Ok(Node::Object(members))
     }
 
-    fn array(&mut self, depth: usize) -> Result<Node<'a>, JsonError> {
+    /// A member's name and the `:` after it, not kept.
+    #[inline]
+    fn skip_member_name(&mut self) -> Result<(), Stop> {
+        self.skip_whitespace();
+        if self.peek() != Some(b'"') {
+            return Err(self.fail("expected a member name"));
+        }
+        self.skip_string()?;
+        self.colon()
+    }
+
+    fn literal(&mut self, word: &'static str) -> Result<(), Stop> {
+        if self.bytes[self.pos..].starts_with(word.as_bytes()) {
+            self.pos += word.len();
+            Ok(())
+        } else {
+            Err(self.fail("expected a JSON value"))
+        }
+    }
+
+    /// After a member's value: `Ok(true)` at the end of the object.
+    #[inline(always)]
+    fn after_member(&mut self) -> Result<bool, Stop> {
+        self.skip_whitespace();
+        match self.peek() {
+            Some(b',') => {
+                self.pos += 1;
+                Ok(false)
+            }
+            Some(b'}') => {
+                self.pos += 1;
+                Ok(true)
+            }
+            _ => Err(self.fail("expected `,` or `}`")),
+        }
+    }
+
+    /// After an item: `Ok(true)` at the end of the array.
+    #[inline(always)]
+    fn after_item(&mut self) -> Result<bool, Stop> {
+        self.skip_whitespace();
+        match self.peek() {
+            Some(b',') => {
+                self.pos += 1;
+                Ok(false)
+            }
+            Some(b']') => {
+                self.pos += 1;
+                Ok(true)
+            }
+            _ => Err(self.fail("expected `,` or `]`")),
+        }
+    }
+
+    /// Past `{` and the whitespace after it: `Ok(true)` when the object is empty.
+    fn open(&mut self, depth: usize, close: u8) -> Result<bool, Stop> {
         if depth > MAX_DEPTH {
-            return Err(self.error("nested too deeply"));
+            return Err(self.fail("nested too deeply"));
         }
         self.pos += 1;
         self.skip_whitespace();
-        if self.peek() == Some(b']') {
+        if self.peek() == Some(close) {
             self.pos += 1;
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// A member's name and the `:` after it.
+    #[inline(always)]
+    fn member_name(&mut self) -> Result<Cow<'a, str>, Stop> {
+        self.skip_whitespace();
+        if self.peek() != Some(b'"') {
+            return Err(self.fail("expected a member name"));
+        }
+        let key = self.string()?;
+        self.colon()?;
+        Ok(key)
+    }
+
+    #[inline(always)]
+    fn colon(&mut self) -> Result<(), Stop> {
+        self.skip_whitespace();
+        if self.peek() != Some(b':') {
+            return Err(self.fail("expected `:`"));
+        }
+        self.pos += 1;
+        Ok(())
+    }
+
+    fn object(&mut self, depth: usize, selection: &Selection) -> Result<Node<'a>, Stop> {
+        if self.open(depth, b'}')? {
+            return Ok(Node::Object(Vec::new()));
+        }
+        match selection {
+            Selection::All => self.whole_object(depth),
+            Selection::Members(wanted) => self.selected_object(depth, wanted),
+        }
+    }
+
+    /// The members of an object after its `{`, every one of them.
+    fn whole_object(&mut self, depth: usize) -> Result<Node<'a>, Stop> {
+        let mut members: Vec<(Cow<'a, str>, Node<'a>)> = Vec::with_capacity(8);
+        let mut sorted = true;
+        loop {
+            let key = self.member_name()?;
+            if let Some((previous, _)) = members.last() {
+                sorted &= text_before(previous, &key);
+            }
+            self.push_member(&mut members, key, depth, &ALL)?;
+            if self.after_member()? {
+                break;
+            }
+        }
+        Ok(Node::Object(sorted_members(members, sorted)))
+    }
+
+    /// The members of an object after its `{` that `wanted` reads, built straight into a
+    /// list of the size the selection asks for; the others checked and skipped.
+    fn selected_object(&mut self, depth: usize, wanted: &Members) -> Result<Node<'a>, Stop> {
+        let mut members: Vec<(Cow<'a, str>, Node<'a>)> = Vec::with_capacity(wanted.list.len());
+        let mut sorted = true;
+        loop {
+            let key = self.member_name()?;
+            if let Some(selection) = wanted.get(&key) {
+                if let Some((previous, _)) = members.last() {
+                    sorted &= text_before(previous, &key);
+                }
+                self.push_member(&mut members, key, depth, selection)?;
+            } else {
+                self.skip_whitespace();
+                match self.peek() {
+                    Some(b'"') => self.skip_string()?,
+                    Some(b'-' | b'0'..=b'9') => {
+                        self.number()?;
+                    }
+                    _ => self.skip_value(depth)?,
+                }
+            }
+            if self.after_member()? {
+                break;
+            }
+        }
+        Ok(Node::Object(sorted_members(members, sorted)))
+    }
+
+    /// Parses a member's value and pushes the member. Scalars are parsed here rather than
+    /// through a call of `value`, whose result would come back through memory (see
+    /// `string`).
+    #[inline(always)]
+    fn push_member(
+        &mut self,
+        members: &mut Vec<(Cow<'a, str>, Node<'a>)>,
+        key: Cow<'a, str>,
+        depth: usize,
+        selection: &Selection,
+    ) -> Result<(), Stop> {
+        self.skip_whitespace();
+        match self.peek() {
+            Some(b'"') => {
+                let text = self.string()?;
+                members.push((key, Node::String(text)));
+            }
+            Some(b'-' | b'0'..=b'9') => {
+                let number = self.number()?;
+                members.push((key, Node::Number(number)));
+            }
+            _ => {
+                let node = self.value(depth, selection)?;
+                members.push((key, node));
+            }
+        }
+        Ok(())
+    }
+
+    fn array(&mut self, depth: usize) -> Result<Node<'a>, Stop> {
+        if self.open(depth, b']')? {
             return Ok(Node::Array(Vec::new()));
         }
         let start = self.items.len();
         loop {
-            let item = self.value(depth)?;
-            self.items.push(item);
+            // Scalars here rather than through a call of `value` (see `push_member`).
             self.skip_whitespace();
             match self.peek() {
-                Some(b',') => self.pos += 1,
-                Some(b']') => {
-                    self.pos += 1;
-                    return Ok(Node::Array(self.items.drain(start..).collect()));
+                Some(b'"') => {
+                    let text = self.string()?;
+                    self.items.push(Node::String(text));
                 }
-                _ => return Err(self.error("expected `,` or `]`")),
+                Some(b'-' | b'0'..=b'9') => {
+                    let number = self.number()?;
+                    self.items.push(Node::Number(number));
+                }
+                _ => {
+                    let item = self.value(depth, &ALL)?;
+                    self.items.push(item);
+                }
+            }
+            if self.after_item()? {
+                return Ok(Node::Array(self.items.drain(start..).collect()));
             }
         }
     }
 
-    fn string(&mut self) -> Result<Cow<'a, str>, JsonError> {
+    /// Inlined for the common string without escapes, so the result stays in registers (a
+    /// result written to memory by a call and read back at another width stalls the CPU).
+    #[inline(always)]
+    fn string(&mut self) -> Result<Cow<'a, str>, Stop> {
         self.pos += 1;
         let start = self.pos;
-        let Some(at) = find_string_special(self.bytes, start) else {
-            self.pos = self.bytes.len();
-            return Err(self.error("unterminated string"));
-        };
-        self.pos = at;
-        if self.bytes[at] == b'"' {
-            self.pos += 1;
+        if let Some(at) = find_string_special(self.bytes, start)
+            && self.bytes[at] == b'"'
+        {
+            self.pos = at + 1;
             // `"` is ASCII, so both ends are character boundaries of `text`.
             return Ok(Cow::Borrowed(&self.text[start..at]));
         }
+        self.escaped_string(start)
+    }
+
+    /// The rest of [`Parser::string`]: escapes, and the errors.
+    #[cold]
+    #[inline(never)]
+    fn escaped_string(&mut self, start: usize) -> Result<Cow<'a, str>, Stop> {
+        let Some(at) = find_string_special(self.bytes, start) else {
+            self.pos = self.bytes.len();
+            return Err(self.fail("unterminated string"));
+        };
+        self.pos = at;
         let mut owned = String::with_capacity(at - start + 16);
         owned.push_str(&self.text[start..at]);
         loop {
             match self.peek() {
-                None => return Err(self.error("unterminated string")),
+                None => return Err(self.fail("unterminated string")),
                 Some(b'"') => {
                     self.pos += 1;
                     return Ok(Cow::Owned(owned));
                 }
                 Some(b'\\') => {
                     self.pos += 1;
-                    self.escape(&mut owned)?;
+                    owned.push(self.escape()?);
                 }
                 Some(b) if b < 0x20 => {
-                    return Err(self.error("control character in a string"));
+                    return Err(self.fail("control character in a string"));
                 }
                 Some(_) => {
                     let end = find_string_special(self.bytes, self.pos).unwrap_or(self.bytes.len());
@@ -272,75 +626,86 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn escape(&mut self, out: &mut String) -> Result<(), JsonError> {
+    /// [`Parser::string`] without building it.
+    #[inline(always)]
+    fn skip_string(&mut self) -> Result<(), Stop> {
+        self.pos += 1;
+        loop {
+            let Some(at) = find_string_special(self.bytes, self.pos) else {
+                self.pos = self.bytes.len();
+                return Err(self.fail("unterminated string"));
+            };
+            self.pos = at;
+            match self.bytes[at] {
+                b'"' => {
+                    self.pos += 1;
+                    return Ok(());
+                }
+                b'\\' => {
+                    self.pos += 1;
+                    self.escape()?;
+                }
+                _ => return Err(self.fail("control character in a string")),
+            }
+        }
+    }
+
+    /// The character of the escape after a `\\`.
+    fn escape(&mut self) -> Result<char, Stop> {
         let Some(b) = self.peek() else {
-            return Err(self.error("unterminated string"));
+            return Err(self.fail("unterminated string"));
         };
         self.pos += 1;
         let c = match b {
             b'"' => '"',
             b'\\' => '\\',
-            b'/' => {
-                self.canonical = false;
-                '/'
-            }
+            b'/' => '/',
             b'b' => '\u{8}',
             b'f' => '\u{c}',
             b'n' => '\n',
             b'r' => '\r',
             b't' => '\t',
             b'u' => {
-                let digits = self.pos;
                 let unit = self.hex4()?;
-                // serde_json writes `\u00XX` (lowercase) only for control characters
-                // without a short escape.
-                let short = matches!(unit, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d);
-                let lowercase = !self.bytes[digits..digits + 4]
-                    .iter()
-                    .any(u8::is_ascii_uppercase);
-                if unit >= 0x20 || short || !lowercase {
-                    self.canonical = false;
-                }
                 match unit {
                     0xD800..=0xDBFF => {
                         if !self.bytes[self.pos..].starts_with(b"\\u") {
-                            return Err(self.error("lone leading surrogate in a \\u escape"));
+                            return Err(self.fail("lone leading surrogate in a \\u escape"));
                         }
                         self.pos += 2;
                         let low = self.hex4()?;
                         if !(0xDC00..=0xDFFF).contains(&low) {
-                            return Err(self.error("invalid low surrogate in a \\u escape"));
+                            return Err(self.fail("invalid low surrogate in a \\u escape"));
                         }
                         let code = 0x10000
                             + ((u32::from(unit) - 0xD800) << 10)
                             + (u32::from(low) - 0xDC00);
-                        char::from_u32(code).ok_or_else(|| self.error("invalid \\u escape"))?
+                        char::from_u32(code).ok_or_else(|| self.fail("invalid \\u escape"))?
                     }
                     0xDC00..=0xDFFF => {
-                        return Err(self.error("lone trailing surrogate in a \\u escape"));
+                        return Err(self.fail("lone trailing surrogate in a \\u escape"));
                     }
                     unit => char::from_u32(u32::from(unit))
-                        .ok_or_else(|| self.error("invalid \\u escape"))?,
+                        .ok_or_else(|| self.fail("invalid \\u escape"))?,
                 }
             }
-            _ => return Err(self.error("invalid escape")),
+            _ => return Err(self.fail("invalid escape")),
         };
-        out.push(c);
-        Ok(())
+        Ok(c)
     }
 
-    fn hex4(&mut self) -> Result<u16, JsonError> {
+    fn hex4(&mut self) -> Result<u16, Stop> {
         let digits = self
             .bytes
             .get(self.pos..self.pos + 4)
-            .ok_or_else(|| self.error("truncated \\u escape"))?;
+            .ok_or_else(|| self.fail("truncated \\u escape"))?;
         let mut unit: u16 = 0;
         for &d in digits {
             let v = match d {
                 b'0'..=b'9' => d - b'0',
                 b'a'..=b'f' => d - b'a' + 10,
                 b'A'..=b'F' => d - b'A' + 10,
-                _ => return Err(self.error("invalid \\u escape")),
+                _ => return Err(self.fail("invalid \\u escape")),
             };
             unit = (unit << 4) | u16::from(v);
         }
@@ -348,42 +713,34 @@ impl<'a> Parser<'a> {
         Ok(unit)
     }
 
-    fn number(&mut self) -> Result<&'a str, JsonError> {
+    fn number(&mut self) -> Result<&'a str, Stop> {
         let start = self.pos;
-        let mut plain_integer = true;
         if self.peek() == Some(b'-') {
             self.pos += 1;
         }
         match self.peek() {
             Some(b'0') => self.pos += 1,
             Some(b'1'..=b'9') => self.digits(),
-            _ => return Err(self.error("invalid number")),
+            _ => return Err(self.fail("invalid number")),
         }
         if self.peek() == Some(b'.') {
-            plain_integer = false;
             self.pos += 1;
             if !matches!(self.peek(), Some(b'0'..=b'9')) {
-                return Err(self.error("invalid number"));
+                return Err(self.fail("invalid number"));
             }
             self.digits();
         }
         if let Some(b'e' | b'E') = self.peek() {
-            plain_integer = false;
             self.pos += 1;
             if let Some(b'+' | b'-') = self.peek() {
                 self.pos += 1;
             }
             if !matches!(self.peek(), Some(b'0'..=b'9')) {
-                return Err(self.error("invalid number"));
+                return Err(self.fail("invalid number"));
             }
             self.digits();
         }
-        let text = &self.text[start..self.pos];
-        // Integers are written as read, except `-0` (serde_json reads a double -0.0).
-        if self.canonical && (!plain_integer || text == "-0") {
-            self.canonical = crate::hash::number_is_canonical(text);
-        }
-        Ok(text)
+        Ok(&self.text[start..self.pos])
     }
 
     fn digits(&mut self) {
@@ -407,7 +764,7 @@ impl<'a> View<'a> {
             // which beats a binary search's string comparisons at the sizes records have.
             View::Node(Node::Object(members)) if members.len() <= 48 => members
                 .iter()
-                .find(|(k, _)| k.len() == key.len() && k.as_bytes() == key.as_bytes())
+                .find(|(k, _)| same_text(k, key))
                 .map(|(_, v)| View::Node(v)),
             View::Node(Node::Object(members)) => members
                 .binary_search_by(|(k, _)| k.as_ref().cmp(key))
@@ -456,7 +813,7 @@ impl<'a> View<'a> {
     pub(crate) fn kind(self) -> Kind {
         match self {
             View::Node(Node::Null) | View::Json(Value::Null) => Kind::Null,
-            View::Node(Node::Bool(_)) | View::Json(Value::Bool(_)) => Kind::Bool,
+            View::Node(Node::True | Node::False) | View::Json(Value::Bool(_)) => Kind::Bool,
             View::Node(Node::Number(_)) | View::Json(Value::Number(_)) => Kind::Number,
             View::Node(Node::String(_)) | View::Json(Value::String(_)) => Kind::String,
             View::Node(Node::Array(_)) | View::Json(Value::Array(_)) => Kind::Array,
@@ -514,8 +871,12 @@ impl<'a> Iterator for Children<'a> {
 mod tests {
     use super::*;
 
+    fn parse(text: &str) -> Result<Node<'_>, JsonError> {
+        parse_selected(text, &Selection::All)
+    }
+
     fn ok(text: &str) -> Node<'_> {
-        parse(text).unwrap_or_else(|e| panic!("{text}: {e}")).root
+        parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))
     }
 
     #[test]
@@ -627,6 +988,59 @@ mod tests {
     }
 
     #[test]
+    fn member_lookups_find_exactly_the_selected_names() {
+        // Enough names that some share a slot.
+        let names: Vec<String> = (0..200).map(|i| format!("k{i}")).collect();
+        let mut selection = Selection::nothing();
+        for name in names.iter().step_by(2) {
+            selection.add([Some(name.as_str())]);
+        }
+        let Selection::Members(members) = &selection else {
+            panic!("not members")
+        };
+        assert!(members.slots.contains(&SEVERAL));
+        for (i, name) in names.iter().enumerate() {
+            assert_eq!(members.get(name).is_some(), i % 2 == 0, "{name}");
+        }
+        assert!(members.get("").is_none());
+        assert!(members.get("k").is_none());
+    }
+
+    #[test]
+    fn short_texts_compare_like_strings() {
+        let texts = [
+            "",
+            "a",
+            "b",
+            "ab",
+            "ba",
+            "abc",
+            "abd",
+            "xbc",
+            "abcd",
+            "abce",
+            "Email",
+            "Emaim",
+            "FirstName",
+            "FirstNamf",
+            "GirstName",
+            "LastModifiedDate",
+            "LastModifiedDatf",
+            "MastModifiedDate",
+            "LastModifiedDate1",
+            "LastModifiedDate2",
+            "é",
+            "éa",
+            "aé",
+        ];
+        for a in texts {
+            for b in texts {
+                assert_eq!(same_text(a, b), a == b, "{a:?} {b:?}");
+            }
+        }
+    }
+
+    #[test]
     fn string_scans_find_the_first_special_byte() {
         for text in [
             "abcdefghijk\\",
@@ -649,21 +1063,98 @@ mod tests {
         assert_eq!(find_string_special(b"no quote here at all", 0), None);
     }
 
+    fn selection(paths: &[&[&str]]) -> Selection {
+        let mut selection = Selection::nothing();
+        for path in paths {
+            selection.add(path.iter().map(|step| Some(*step)));
+        }
+        selection
+    }
+
     #[test]
-    fn canonical_text_is_recognised() {
-        let canonical = |t: &str| parse(t).unwrap().canonical;
-        assert!(canonical(
-            r#"{"a":[1,-2,1.5,100.0,"x\"\n\u001f"],"b":{"c":null}}"#
+    fn selected_parses_build_only_what_is_read() {
+        let text = r#"{"z": {"deep": [1, {"x": "\u00e9"}]}, "a": {"b": 1, "c": {"d": true}},
+            "a": {"b": 2, "c": {"d": false, "e": null}}, "s": "x", "l": [{"k": 1}, 2]}"#;
+        let node = parse_selected(text, &selection(&[&["a", "c", "d"], &["l", "0", "k"]]))
+            .expect("parses");
+        let Node::Object(members) = &node else {
+            panic!("not an object")
+        };
+        let keys: Vec<&str> = members.iter().map(|(k, _)| k.as_ref()).collect();
+        assert_eq!(keys, ["a", "l"]);
+        let view = View::Node(&node);
+        // The last of duplicate members, as a full parse keeps; of it only `c.d`.
+        let a = view.get("a").expect("a");
+        assert!(a.get("b").is_none());
+        assert!(matches!(
+            a.get("c").and_then(|c| c.get("d")),
+            Some(View::Node(Node::False))
         ));
-        assert!(!canonical(r#"{"a": 1}"#));
-        assert!(!canonical(r#"{"b":1,"a":2}"#));
-        assert!(!canonical(r#"{"a":1.50}"#));
-        assert!(!canonical(r#"{"a":1e2}"#));
-        assert!(!canonical(r#"{"a":-0}"#));
-        assert!(!canonical(r#"{"a":"\/"}"#));
-        assert!(!canonical(r#"{"a":"\u00e9"}"#));
-        assert!(!canonical(r#"{"a":"\u001F"}"#));
-        assert!(!canonical(r#"{"a":"\u000a"}"#));
+        assert!(a.get("c").and_then(|c| c.get("e")).is_none());
+        // Arrays are read whole.
+        assert_eq!(view.get("l").and_then(View::array_len), Some(2));
+
+        let mut whole = selection(&[&["s"]]);
+        whole.add([Some("a"), None]);
+        let node = parse_selected(text, &whole).expect("parses");
+        let a = View::Node(&node).get("a").expect("a");
+        assert!(a.get("b").is_some() && a.get("c").and_then(|c| c.get("e")).is_some());
+        assert_eq!(parse_selected(text, &Selection::All), parse(text));
+        assert!(matches!(
+            parse_selected(text, &Selection::nothing()),
+            Ok(Node::Object(m)) if m.is_empty()
+        ));
+    }
+
+    #[test]
+    fn selected_parses_fail_where_and_as_full_parses_do() {
+        let valid = r#"{"id": "r1", "n": -12.5e3, "skip": {"s": "a\"b\\\u00e9\ud83d\ude00", "l": [true, false, null, 0, {}]}, "keep": {"x": [1, "two"], "y": {"z": "é"}}, "t": "\n"}"#;
+        let selections = [
+            Selection::All,
+            Selection::nothing(),
+            selection(&[&["id"], &["keep", "y"]]),
+            selection(&[&["skip", "s"], &["keep", "x"], &["t"]]),
+        ];
+        let tricky: &[&[u8]] = &[
+            b"", b"\"", b"\\", b"{", b"}", b"[", b"]", b",", b":", b" ", b"0", b"-", b".", b"e",
+            b"u", b"x", b"\x01", b"\\u", b"\\ud800", b"tru", b"nul", b"\"\"", b"{}", b"[1,]",
+        ];
+        let mut checked = 0;
+        for at in 0..=valid.len() {
+            for cut in [0, 1, 2] {
+                for insert in tricky {
+                    let Some(tail) = valid.as_bytes().get((at + cut).min(valid.len())..) else {
+                        continue;
+                    };
+                    let mut bytes = valid.as_bytes()[..at].to_vec();
+                    bytes.extend_from_slice(insert);
+                    bytes.extend_from_slice(tail);
+                    let Ok(text) = std::str::from_utf8(&bytes) else {
+                        continue;
+                    };
+                    let full = parse(text).err();
+                    for selection in &selections {
+                        assert_eq!(parse_selected(text, selection).err(), full, "{text}");
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 5_000, "{checked}");
+        let deep = format!(
+            "{{\"skip\": {}{}}}",
+            "[".repeat(MAX_DEPTH),
+            "]".repeat(MAX_DEPTH)
+        );
+        assert_eq!(
+            parse_selected(&deep, &Selection::nothing()).err(),
+            parse(&deep).err()
+        );
+        assert_eq!(
+            parse(&deep).unwrap_err().reason,
+            "nested too deeply",
+            "the member's array is one level down"
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::cell::OnceCell;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use hub_core::messages::RecordError;
+use hub_core::messages::{EntityJson, RecordError};
 use hub_core::model::SyncTaskConfig;
 use rhai::Dynamic;
 use serde_json::{Map, Value};
@@ -19,8 +19,8 @@ use crate::compile::{
 use crate::date;
 use crate::error::{ErrorCode, Issue};
 use crate::expr::{self, ExprFailure, Inputs};
-use crate::hash::{payload_hash, payload_hash_of_canonical, short_digest};
-use crate::json::{self, MAX_DEPTH, View};
+use crate::hash::{payload_hash, short_digest};
+use crate::json::{self, MAX_DEPTH, Selection, View};
 use crate::outcome::{BatchOutcome, MappedRecord, RecordOutcome, SkippedRecord};
 use crate::path::Path;
 use crate::relations::{LookupKey, RelationshipRef};
@@ -58,6 +58,8 @@ pub struct Mapper<'s> {
     rates: Option<BTreeMap<String, f64>>,
     modified: Option<Path>,
     task: Dynamic,
+    /// What of a record given as text is parsed: the schema's reads and the modified field.
+    selection: Selection,
 }
 
 impl CompiledSchema {
@@ -77,12 +79,17 @@ impl CompiledSchema {
             .and_then(|t| t.modified_since_field.as_deref())
             .and_then(|f| Path::dotted(f).ok())
             .or_else(|| self.modified_field.clone());
+        let mut selection = self.selection.clone();
+        if let Some(path) = &modified {
+            selection.add(path.selection_steps());
+        }
         Mapper {
             schema: self,
             resolved,
             rates: values.get("currencyRates").and_then(currency_table),
             modified,
             task: expr::task_dynamic(&values),
+            selection,
         }
     }
 }
@@ -186,37 +193,40 @@ impl<'s> Mapper<'s> {
 
     pub fn map_record(&self, record_index: u32, record: RecordInput<'_>) -> RecordOutcome {
         match record {
-            RecordInput::Value(value) => self.map_view(record_index, View::Json(value), None),
-            RecordInput::Text(text) => match json::parse(text) {
-                Ok(parsed) => {
-                    let canonical = parsed.canonical.then_some(text);
-                    self.map_view(record_index, View::Node(&parsed.root), canonical)
-                }
-                Err(error) => RecordOutcome::Failed {
-                    errors: vec![RecordError {
-                        record_index,
-                        external_id: None,
-                        target_field: None,
-                        source_path: None,
-                        code: ErrorCode::InvalidRecord.as_str().to_owned(),
-                        message: format!("the record is not JSON: {error}"),
-                    }],
-                },
+            RecordInput::Value(value) => self.map_view(record_index, View::Json(value)),
+            RecordInput::Text(text) => self.map_text(record_index, text, &self.selection),
+        }
+    }
+
+    /// Maps a record given as text with every member of it parsed, where
+    /// [`Mapper::map_record`] parses only the members the schema reads. The outcome is the
+    /// same; this is the reference the tests, fuzz targets and benchmark check that against.
+    pub fn map_record_fully_parsed(&self, record_index: u32, text: &str) -> RecordOutcome {
+        self.map_text(record_index, text, &Selection::All)
+    }
+
+    fn map_text(&self, record_index: u32, text: &str, selection: &Selection) -> RecordOutcome {
+        match json::parse_selected(text, selection) {
+            Ok(root) => self.map_view(record_index, View::Node(&root)),
+            Err(error) => RecordOutcome::Failed {
+                errors: vec![RecordError {
+                    record_index,
+                    external_id: None,
+                    target_field: None,
+                    source_path: None,
+                    code: ErrorCode::InvalidRecord.as_str().to_owned(),
+                    message: format!("the record is not JSON: {error}"),
+                }],
             },
         }
     }
 
-    /// `canonical`: the record's text, when it is already in the payload hash's canonical form.
-    fn map_view(
-        &self,
-        record_index: u32,
-        root: View<'_>,
-        canonical: Option<&str>,
-    ) -> RecordOutcome {
+    fn map_view(&self, record_index: u32, root: View<'_>) -> RecordOutcome {
         let error = |issue: Issue,
                      external_id: &Option<String>,
                      target: Option<&str>,
                      source: Option<&str>| {
+            let issue = issue.into_parts();
             RecordError {
                 record_index,
                 external_id: external_id.clone(),
@@ -284,7 +294,7 @@ impl<'s> Mapper<'s> {
             }
         }
 
-        let mut values: Vec<Option<Value>> = Vec::with_capacity(schema.fields.len());
+        let mut values: Vec<Option<Val<'_>>> = Vec::with_capacity(schema.fields.len());
         for field in &schema.fields {
             values.push(None);
             let produced = self.produce(field, &scope);
@@ -322,17 +332,9 @@ impl<'s> Mapper<'s> {
                 }
             }
             if let Some(slot) = values.last_mut() {
-                *slot = Some(value.into_json());
+                *slot = Some(value);
             }
         }
-        let data: Map<String, Value> = schema
-            .output_order
-            .iter()
-            .filter_map(|&i| {
-                let value = values.get_mut(i)?.take()?;
-                Some((schema.fields[i].target.clone(), value))
-            })
-            .collect();
 
         let mut relationships = Vec::with_capacity(schema.relationships.len());
         for relationship in &schema.relationships {
@@ -353,7 +355,7 @@ impl<'s> Mapper<'s> {
             }
         }
 
-        let dedup_key = match self.dedup_key(external_id.as_deref(), &data, root) {
+        let dedup_key = match self.dedup_key(external_id.as_deref(), &values, root) {
             Ok(key) => key,
             Err(issue) => {
                 errors.push(error(issue, &external_id, None, None));
@@ -369,16 +371,31 @@ impl<'s> Mapper<'s> {
             .and_then(|path| path.get(root))
             .and_then(|view| date::to_date(&Val::from_view(view), None))
             .map(|d| d.instant);
+        // The entity's text is written straight from the values, in the order the plan
+        // precomputed: no map of owned keys and values is built, serialised and dropped.
+        let entity = serde_json::value::to_raw_value(&Entity {
+            fields: &schema.fields,
+            output_order: &schema.output_order,
+            values: &values,
+        });
+        let Some(data) = entity.ok().and_then(EntityJson::from_raw) else {
+            // Writing JSON values to text does not fail; were it to, the record would.
+            let issue = Issue::new(
+                ErrorCode::InvalidType,
+                "the entity could not be written as JSON".to_owned(),
+            );
+            return RecordOutcome::Failed {
+                errors: vec![error(issue, &external_id, None, None)],
+            };
+        };
+        let payload_hash = payload_hash(data.as_str());
         RecordOutcome::Mapped(MappedRecord {
             record_index,
             external_id: external_id.unwrap_or_else(|| dedup_key.clone()),
             dedup_key,
             data,
             source_modified_at,
-            payload_hash: match canonical {
-                Some(text) => payload_hash_of_canonical(text),
-                None => payload_hash(root),
-            },
+            payload_hash,
             relationships,
         })
     }
@@ -452,31 +469,26 @@ impl<'s> Mapper<'s> {
                 fold_case,
                 default,
             } => {
-                let key = match source.get(root).map(Val::from_view) {
+                let hit = match source.get(root).map(Val::from_view) {
                     None | Some(Val::Null) => None,
-                    Some(value) => Some(
-                        value
-                            .scalar_text()
-                            .ok_or_else(|| {
-                                Issue::new(
-                                    ErrorCode::InvalidType,
-                                    format!(
-                                        "a lookup keys on text, `{}` is {}",
-                                        source.text(),
-                                        value.kind_name()
-                                    ),
-                                )
-                            })?
-                            .into_owned(),
-                    ),
-                };
-                let hit = key.and_then(|key| {
-                    if *fold_case {
-                        table.get(&key.to_lowercase())
-                    } else {
-                        table.get(&key)
+                    Some(value) => {
+                        let key = value.scalar_text().ok_or_else(|| {
+                            Issue::new(
+                                ErrorCode::InvalidType,
+                                format!(
+                                    "a lookup keys on text, `{}` is {}",
+                                    source.text(),
+                                    value.kind_name()
+                                ),
+                            )
+                        })?;
+                        if *fold_case {
+                            table.get(&key.to_lowercase())
+                        } else {
+                            table.get(key.as_ref())
+                        }
                     }
-                });
+                };
                 match hit.or(default.as_ref()) {
                     Some(id) => self.constant_val(*id).map(Some),
                     None => Ok(None),
@@ -572,24 +584,33 @@ impl<'s> Mapper<'s> {
     fn dedup_key(
         &self,
         external_id: Option<&str>,
-        data: &Map<String, Value>,
+        produced: &[Option<Val<'_>>],
         root: View<'_>,
     ) -> Result<String, Issue> {
         let fields = match &self.schema.dedup {
             Dedup::ExternalId => {
                 // A missing external id is already reported.
                 return Ok(external_id
-                    .map(|id| format!("external_id:{}", short_digest([id])))
+                    .map(|id| short_digest(&["external_id:"], [id]))
                     .unwrap_or_default());
             }
             Dedup::FieldMatch(fields) | Dedup::Composite(fields) => fields,
         };
         let mut values = Vec::with_capacity(fields.len());
         for field in fields {
+            // A target field is matched on its value in the entity, as JSON.
+            let entity_value = match &field.source {
+                MatchSource::Target(index) => entity_value(
+                    &self.schema.fields,
+                    produced,
+                    &self.schema.fields[*index].target,
+                ),
+                MatchSource::Source(_) => None,
+            };
             let value = match &field.source {
-                MatchSource::Target(index) => data
-                    .get(&self.schema.fields[*index].target)
-                    .map(|v| Val::from_view(View::Json(v))),
+                MatchSource::Target(_) => {
+                    entity_value.as_ref().map(|v| Val::from_view(View::Json(v)))
+                }
                 MatchSource::Source(path) => path.get(root).map(Val::from_view),
             };
             let text = match value {
@@ -616,7 +637,7 @@ impl<'s> Mapper<'s> {
                 .iter()
                 .find_map(|(name, text)| {
                     text.as_deref()
-                        .map(|text| format!("field_match:{name}:{}", short_digest([*name, text])))
+                        .map(|text| short_digest(&["field_match:", name, ":"], [*name, text]))
                 })
                 .ok_or_else(|| {
                     let names: Vec<_> = values.iter().map(|(n, _)| format!("`{n}`")).collect();
@@ -640,10 +661,54 @@ impl<'s> Mapper<'s> {
                     .iter()
                     .flat_map(|(name, text)| [*name, text.as_deref().unwrap_or_default()])
                     .collect();
-                Ok(format!("composite:{}", short_digest(parts)))
+                Ok(short_digest(&["composite:"], parts))
             }
         }
     }
+}
+
+/// The entity as serde_json would write the map of its fields, without building the map:
+/// members in target field order (the plan's `output_order`); of several mappings of one
+/// target field, the last that produced a value.
+struct Entity<'e, 'v> {
+    fields: &'e [Field],
+    output_order: &'e [usize],
+    values: &'e [Option<Val<'v>>],
+}
+
+impl serde::Serialize for Entity<'_, '_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        let mut order = self.output_order.iter().peekable();
+        while let Some(&first) = order.next() {
+            let target = &self.fields[first].target;
+            let mut value = self.values.get(first).and_then(Option::as_ref);
+            // Equal targets are adjacent in `output_order`, in schema order.
+            while let Some(&&next) = order.peek() {
+                if self.fields[next].target != *target {
+                    break;
+                }
+                value = self.values.get(next).and_then(Option::as_ref).or(value);
+                order.next();
+            }
+            if let Some(value) = value {
+                map.serialize_entry(target, &value.as_json())?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// The value of `target` in the entity, as JSON (see [`Entity`]).
+fn entity_value(fields: &[Field], produced: &[Option<Val<'_>>], target: &str) -> Option<Value> {
+    fields
+        .iter()
+        .zip(produced)
+        .rev()
+        .filter(|(field, _)| field.target == target)
+        .find_map(|(_, value)| value.as_ref())
+        .map(Val::to_json)
 }
 
 fn missing_task_value(key: &str) -> Issue {
@@ -764,18 +829,27 @@ fn composite<'r>(sources: &[Path], join: &Join, root: View<'r>) -> Result<Option
     if texts.iter().all(|t| t.as_deref().is_none_or(str::is_empty)) {
         return Ok(None);
     }
+    let lengths: usize = texts.iter().flatten().map(|t| t.len()).sum();
     let out = match join {
         Join::Separator(separator) => {
-            let parts: Vec<&str> = texts
-                .iter()
-                .flatten()
-                .map(|t| t.as_ref())
-                .filter(|t| !t.is_empty())
-                .collect();
-            parts.join(separator)
+            let mut out = String::with_capacity(lengths + separator.len() * texts.len());
+            for text in texts.iter().flatten().filter(|t| !t.is_empty()) {
+                if !out.is_empty() {
+                    out.push_str(separator);
+                }
+                out.push_str(text);
+            }
+            out
         }
         Join::Template(pieces) => {
-            let mut out = String::new();
+            let literal: usize = pieces
+                .iter()
+                .map(|piece| match piece {
+                    Piece::Text(text) => text.len(),
+                    Piece::Field(_) => 0,
+                })
+                .sum();
+            let mut out = String::with_capacity(lengths + literal);
             for piece in pieces {
                 match piece {
                     Piece::Text(text) => out.push_str(text),
@@ -886,7 +960,7 @@ fn check_rule(rule: &CompiledRule, value: &Val<'_>) -> Option<Issue> {
     let length = || match value {
         Val::Ref(view) => view.array_len(),
         Val::List(items) => Some(items.len()),
-        Val::Json(Value::Array(items)) => Some(items.len()),
+        Val::Json(json) => json.as_array().map(Vec::len),
         other => other.scalar_text().map(|t| t.chars().count()),
     };
     match &rule.rule {

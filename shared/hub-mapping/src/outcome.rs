@@ -5,10 +5,11 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
-use hub_core::messages::{Lineage, RecordError, WriteItem};
+use hub_core::messages::{EntityJson, Lineage, RecordError, WriteItem};
 use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use crate::hash::payload_hash;
 use crate::relations::{LookupError, LookupKey, RelationshipLookup, RelationshipRef};
 
 /// A record mapped to an entity of the schema's target type.
@@ -24,10 +25,14 @@ pub struct MappedRecord {
     /// `external_id:<digest>`, `field_match:<field>:<digest>` or `composite:<digest>`, with a
     /// digest of 32 hex digits (128 bits of SHA-256).
     pub dedup_key: String,
-    pub data: Map<String, Value>,
+    /// The entity: a JSON object with its members in key order, as the writer stores it.
+    pub data: EntityJson,
     /// From the sync task's `modifiedSinceField` (or the source entity's `modifiedField`).
     pub source_modified_at: Option<DateTime<Utc>>,
-    /// SHA-256 (hex) of the record's canonical JSON.
+    /// SHA-256 (hex) of `data`'s text, which is canonical (members sorted by key, no
+    /// whitespace, serde_json's escapes and number forms): the writer skips an item whose
+    /// stored entity has the same hash. Kept in step with `data` by
+    /// [`BatchOutcome::resolve_relationships`].
     pub payload_hash: String,
     pub relationships: Vec<RelationshipRef>,
 }
@@ -147,6 +152,10 @@ impl BatchOutcome {
             let RecordOutcome::Mapped(mapped) = record else {
                 continue;
             };
+            if mapped.relationships.is_empty() {
+                continue;
+            }
+            let mut data = mapped.data.to_map();
             for relationship in &mut mapped.relationships {
                 relationship.internal_ids = relationship
                     .keys
@@ -165,14 +174,16 @@ impl BatchOutcome {
                         .flatten()
                         .map(|id| Value::String(id.clone()))
                         .collect();
-                    mapped
-                        .data
-                        .insert(relationship.target_field.clone(), Value::Array(ids));
+                    data.insert(relationship.target_field.clone(), Value::Array(ids));
                 } else if let Some(Some(id)) = relationship.internal_ids.first() {
-                    mapped
-                        .data
-                        .insert(relationship.target_field.clone(), Value::String(id.clone()));
+                    data.insert(relationship.target_field.clone(), Value::String(id.clone()));
                 }
+            }
+            // Serialising a map of JSON values does not fail; were it to, the entity would
+            // stay as mapped, without its links.
+            if let Ok(entity) = EntityJson::from_map(&data) {
+                mapped.payload_hash = payload_hash(entity.as_str());
+                mapped.data = entity;
             }
         }
         Ok(stats)

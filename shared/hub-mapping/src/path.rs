@@ -80,6 +80,15 @@ impl Path {
         self.steps.len() == 1 && matches!(self.steps[0], Step::Key { .. })
     }
 
+    /// The steps as a [`crate::json::Selection`] reads them: member names, and `None` for
+    /// any other step (from which on the selection reads everything).
+    pub(crate) fn selection_steps(&self) -> impl Iterator<Item = Option<&str>> {
+        self.steps.iter().map(|step| match step {
+            Step::Key { name, .. } => Some(name.as_str()),
+            Step::Index(_) | Step::Wildcard | Step::Descend(_) => None,
+        })
+    }
+
     /// The value at the path, for a path without wildcards.
     pub(crate) fn get<'a>(&self, root: View<'a>) -> Option<View<'a>> {
         let mut current = root;

@@ -602,9 +602,7 @@ fn apply<'r>(
         Step::ToArray => match value {
             Val::List(items) => Val::List(items),
             Val::Ref(view) if view.array_len().is_some() => Val::Ref(view),
-            Val::Json(serde_json::Value::Array(items)) => {
-                Val::Json(serde_json::Value::Array(items))
-            }
+            Val::Json(json) if json.is_array() => Val::Json(json),
             other => Val::List(vec![other]),
         },
         Step::Custom(_) => return Ok(Some(value)),

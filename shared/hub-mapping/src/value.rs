@@ -14,6 +14,7 @@ use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::fmt::Write as _;
 
+use serde::{Serialize, Serializer};
 use serde_json::{Map, Number, Value};
 
 use crate::date::DateVal;
@@ -75,11 +76,13 @@ impl Num {
         let Some(decimal) = Decimal::parse(unsigned) else {
             return Num::Big(unsigned.into());
         };
-        let representable = float.is_finite()
-            && (float == 0.0) == decimal.is_zero()
-            && (float == 0.0 || float.abs() >= f64::MIN_POSITIVE);
+        // A subnormal double has fewer significant bits, so no digit count is safe for it:
+        // only a round trip tells (serde_json reads and writes subnormals like any double).
+        let normal = float == 0.0 || float.abs() >= f64::MIN_POSITIVE;
+        let representable = float.is_finite() && (float == 0.0) == decimal.is_zero();
         if representable
-            && (decimal.digits.len() <= F64_SAFE_DIGITS || Decimal::from_f64(float) == decimal)
+            && ((normal && decimal.digits.len() <= F64_SAFE_DIGITS)
+                || Decimal::from_f64(float) == decimal)
         {
             Num::Float(float)
         } else {
@@ -190,6 +193,20 @@ pub(crate) fn round_f64(x: f64, decimals: u32) -> Option<Num> {
     use std::io::Write as _;
     if !x.is_finite() || decimals > 22 {
         return None;
+    }
+    // Away from a tie, the scaled double rounds the way its shortest decimal digits do: the
+    // two differ by at most about 2^-52 of the scaled value, far inside the margin, and a
+    // difference across an integer changes no rounding. Only near-ties need the digits.
+    let scale = 10f64.powi(decimals as i32);
+    let scaled = x.abs() * scale;
+    if scaled < (1u64 << 52) as f64 {
+        let whole = scaled.floor();
+        let fraction = scaled - whole;
+        if (fraction - 0.5).abs() > scaled * 2e-15 + f64::MIN_POSITIVE {
+            let rounded = if fraction > 0.5 { whole + 1.0 } else { whole };
+            let magnitude = rounded / scale;
+            return Num::from_f64(if x < 0.0 { -magnitude } else { magnitude });
+        }
     }
     let mut buffer = [0u8; 40];
     let mut cursor = std::io::Cursor::new(&mut buffer[..]);
@@ -405,15 +422,18 @@ pub(crate) enum Val<'a> {
     Ref(View<'a>),
     /// An array built while mapping (`to_array`, a JSONPath wildcard).
     List(Vec<Val<'a>>),
-    /// Any value built while mapping (results of custom expressions).
-    Json(Value),
+    /// Any value built while mapping (results of custom expressions). Boxed, which keeps
+    /// every value, and the results that carry them, at 32 bytes.
+    Json(Box<Value>),
 }
 
 impl<'a> Val<'a> {
     pub(crate) fn from_view(view: View<'a>) -> Val<'a> {
         match view {
             View::Node(Node::Null) | View::Json(Value::Null) => Val::Null,
-            View::Node(Node::Bool(b)) | View::Json(Value::Bool(b)) => Val::Bool(*b),
+            View::Node(Node::True) => Val::Bool(true),
+            View::Node(Node::False) => Val::Bool(false),
+            View::Json(Value::Bool(b)) => Val::Bool(*b),
             View::Node(Node::Number(text)) => Val::Num(Num::from_text(text)),
             View::Json(Value::Number(n)) => Val::Num(Num::from_json(n)),
             View::Node(Node::String(s)) => Val::Str(Cow::Borrowed(s.as_ref())),
@@ -430,7 +450,7 @@ impl<'a> Val<'a> {
             Value::Bool(b) => Val::Bool(b),
             Value::Number(n) => Val::Num(Num::from_json(&n)),
             Value::String(s) => Val::Str(Cow::Owned(s)),
-            other => Val::Json(other),
+            other => Val::Json(Box::new(other)),
         }
     }
 
@@ -448,7 +468,7 @@ impl<'a> Val<'a> {
             Val::Date(_) => "a date",
             Val::Ref(view) => view.kind().name(),
             Val::List(_) => "an array",
-            Val::Json(value) => match value {
+            Val::Json(value) => match &**value {
                 Value::Array(_) => "an array",
                 Value::Object(_) => "an object",
                 _ => "a value",
@@ -478,16 +498,73 @@ impl<'a> Val<'a> {
             Val::Date(d) => Value::String(d.to_iso_string()),
             Val::Ref(view) => view_to_json(*view, 0),
             Val::List(items) => Value::Array(items.iter().map(Val::to_json).collect()),
-            Val::Json(value) => value.clone(),
+            Val::Json(value) => (**value).clone(),
         }
     }
 
-    pub(crate) fn into_json(self) -> Value {
-        match self {
-            Val::Str(Cow::Owned(s)) => Value::String(s),
-            Val::Json(value) => value,
-            Val::List(items) => Value::Array(items.into_iter().map(Val::into_json).collect()),
-            other => other.to_json(),
+    /// Serialises as [`Val::to_json`] would then serde_json, without building the `Value`.
+    pub(crate) fn as_json(&self) -> AsJson<'_, 'a> {
+        AsJson(self)
+    }
+}
+
+/// See [`Val::as_json`].
+pub(crate) struct AsJson<'v, 'a>(&'v Val<'a>);
+
+impl Serialize for AsJson<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Val::Null => serializer.serialize_unit(),
+            Val::Bool(b) => serializer.serialize_bool(*b),
+            Val::Num(n) => serialize_num(n, serializer),
+            Val::Str(s) => serializer.serialize_str(s),
+            Val::Date(d) => serializer.serialize_str(&d.to_iso_string()),
+            Val::Ref(view) => ViewAsJson(*view, 0).serialize(serializer),
+            Val::List(items) => serializer.collect_seq(items.iter().map(Val::as_json)),
+            Val::Json(value) => value.serialize(serializer),
+        }
+    }
+}
+
+/// As [`Num::to_json`].
+fn serialize_num<S: Serializer>(n: &Num, serializer: S) -> Result<S::Ok, S::Error> {
+    match n {
+        Num::Int(i) => serializer.serialize_i64(*i),
+        Num::UInt(u) => serializer.serialize_u64(*u),
+        Num::Float(f) if f.is_finite() => serializer.serialize_f64(*f),
+        Num::Float(_) => serializer.serialize_unit(),
+        Num::Big(text) => serializer.serialize_str(text),
+    }
+}
+
+/// A value of the record as [`view_to_json`] copies it, at `depth`.
+struct ViewAsJson<'a>(View<'a>, usize);
+
+impl Serialize for ViewAsJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let ViewAsJson(view, depth) = *self;
+        let node = match view {
+            View::Json(value) => return value.serialize(serializer),
+            View::Node(node) => node,
+        };
+        match node {
+            Node::Null => serializer.serialize_unit(),
+            Node::True => serializer.serialize_bool(true),
+            Node::False => serializer.serialize_bool(false),
+            Node::Number(text) => serialize_num(&Num::from_text(text), serializer),
+            Node::String(s) => serializer.serialize_str(s),
+            Node::Array(_) | Node::Object(_) if depth >= MAX_DEPTH => serializer.serialize_unit(),
+            Node::Array(items) => serializer.collect_seq(
+                items
+                    .iter()
+                    .map(|item| ViewAsJson(View::Node(item), depth + 1)),
+            ),
+            // Members are sorted and unique, as a map of them would write them.
+            Node::Object(members) => serializer.collect_map(
+                members
+                    .iter()
+                    .map(|(key, value)| (key.as_ref(), ViewAsJson(View::Node(value), depth + 1))),
+            ),
         }
     }
 }
@@ -500,7 +577,8 @@ pub(crate) fn view_to_json(view: View<'_>, depth: usize) -> Value {
         View::Json(value) => value.clone(),
         View::Node(node) => match node {
             Node::Null => Value::Null,
-            Node::Bool(b) => Value::Bool(*b),
+            Node::True => Value::Bool(true),
+            Node::False => Value::Bool(false),
             Node::Number(text) => Num::from_text(text).to_json(),
             Node::String(s) => Value::String(s.as_ref().to_owned()),
             Node::Array(_) | Node::Object(_) if depth >= MAX_DEPTH => Value::Null,
@@ -589,6 +667,18 @@ mod tests {
             Num::Float(0.30000000000000004)
         );
         assert_eq!(Num::from_text("-0.0"), Num::Float(-0.0));
+    }
+
+    #[test]
+    fn subnormal_doubles_are_numbers_when_their_digits_round_trip() {
+        let tiny = 1.881_581_076e-314;
+        assert!(tiny != 0.0 && tiny < f64::MIN_POSITIVE);
+        assert_eq!(Num::from_text("1.881581076e-314"), Num::Float(tiny));
+        assert_eq!(Num::from_text("5e-324"), Num::Float(5e-324));
+        assert_eq!(
+            Num::from_text(&serde_json::to_string(&tiny).unwrap()),
+            Num::from_json(&serde_json::Number::from_f64(tiny).unwrap())
+        );
     }
 
     #[test]

@@ -15,6 +15,8 @@ use futures::{FutureExt, StreamExt};
 use serde::de::DeserializeOwned;
 use tracing::Instrument;
 
+use crate::notes::FailureNotes;
+
 /// One message of a batch, as both SQS-to-Lambda events and our `Queue` port deliver it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueMessage {
@@ -125,6 +127,20 @@ pub async fn process_batch(
     messages: Vec<QueueMessage>,
     concurrency: usize,
 ) -> BatchOutcome {
+    process_batch_noting(handler, messages, concurrency, None).await
+}
+
+/// [`process_batch`], writing a [failure note](crate::notes) for every message that fails
+/// (body that does not parse, handler error or panic) when `notes` is given: what the DLQ
+/// tooling shows as the reason a message is dead. A note that cannot be written changes
+/// nothing about the outcome.
+pub async fn process_batch_noting(
+    handler: Arc<dyn MessageHandler>,
+    messages: Vec<QueueMessage>,
+    concurrency: usize,
+    notes: Option<FailureNotes>,
+) -> BatchOutcome {
+    let notes = notes.as_ref();
     let results = futures::stream::iter(messages)
         .map(|message| {
             let handler = Arc::clone(&handler);
@@ -143,6 +159,9 @@ pub async fn process_batch(
                         "the handler panicked while processing this message",
                     ))
                 });
+                if let (Err(error), Some(notes)) = (&result, notes) {
+                    notes.record(&message, error).await;
+                }
                 (id, result)
             }
         })

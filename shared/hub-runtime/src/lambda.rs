@@ -5,7 +5,8 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
-use crate::batch::{MessageHandler, QueueMessage, process_batch};
+use crate::batch::{MessageHandler, QueueMessage, process_batch_noting};
+use crate::notes::FailureNotes;
 
 #[derive(Debug, thiserror::Error)]
 pub enum LambdaAdapterError {
@@ -53,8 +54,18 @@ pub async fn handle_sqs_event(
     event: SqsEvent,
     concurrency: usize,
 ) -> Result<SqsBatchResponse, LambdaAdapterError> {
+    handle_sqs_event_noting(handler, event, concurrency, None).await
+}
+
+/// [`handle_sqs_event`], writing a failure note per failed message when `notes` is given.
+pub async fn handle_sqs_event_noting(
+    handler: Arc<dyn MessageHandler>,
+    event: SqsEvent,
+    concurrency: usize,
+    notes: Option<FailureNotes>,
+) -> Result<SqsBatchResponse, LambdaAdapterError> {
     let messages = messages_of(event)?;
-    let outcome = process_batch(handler, messages, concurrency).await;
+    let outcome = process_batch_noting(handler, messages, concurrency, notes).await;
     if outcome.all_failed() {
         return Err(LambdaAdapterError::AllFailed(outcome.failures.len()));
     }
@@ -75,6 +86,21 @@ pub async fn run_sqs_function(
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let handler = Arc::clone(&handler);
         async move { handle_sqs_event(handler, event.payload, concurrency).await }
+    }))
+    .await
+}
+
+/// [`run_sqs_function`] for a function whose failures the DLQ tooling should explain: every
+/// failed message leaves a failure note for `notes`' queue (the one the function consumes).
+pub async fn run_sqs_function_noting(
+    handler: Arc<dyn MessageHandler>,
+    concurrency: usize,
+    notes: FailureNotes,
+) -> Result<(), Error> {
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let handler = Arc::clone(&handler);
+        let notes = notes.clone();
+        async move { handle_sqs_event_noting(handler, event.payload, concurrency, Some(notes)).await }
     }))
     .await
 }

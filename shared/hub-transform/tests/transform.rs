@@ -113,7 +113,7 @@ async fn a_record_batch_becomes_one_write_batch_with_per_record_errors() {
         "the deleted record is filtered out, the one without email fails"
     );
     assert_eq!(write.items[0].external_id, "003A");
-    assert_eq!(write.items[0].data["name"], "Ada Lovelace");
+    assert_eq!(write.items[0].data.get("name").unwrap(), "Ada Lovelace");
     assert_eq!(write.items[0].lineage.schema_version, 1);
     assert_eq!(write.items[0].lineage.record_index, 0);
     assert_eq!(write.errors.len(), 1);

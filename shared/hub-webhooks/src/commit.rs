@@ -71,6 +71,8 @@ pub(crate) enum Committed {
 pub(crate) struct CommitSettings {
     pub pending_takeover: Duration,
     pub inline_payload_limit: usize,
+    /// See [`crate::ReceiverOptions::answer_before_marking`].
+    pub answer_before_marking: bool,
 }
 
 /// The task that commits the batches; it ends when every sender is gone.
@@ -200,16 +202,29 @@ impl Committer {
                 None => published.push((job, claim_check)),
             }
         }
-        // The events are durable: the marks only spare a retry from publishing again.
-        let marks = published
+        // The events are durable: the marks only spare a retry from publishing again. They are
+        // written before the next batch is claimed whichever goes first, the answers or they.
+        let marks: Vec<WriteRequest> = published
             .iter()
             .map(|(job, _)| WriteRequest::Put(self.published_item(job)))
             .collect();
+        let answer = |published: Vec<(Job, bool)>| {
+            for (job, claim_check) in published {
+                let _ = job.reply.send(Ok(Committed::Published { claim_check }));
+            }
+        };
+        if self.settings.answer_before_marking {
+            answer(published);
+            self.mark(marks).await;
+        } else {
+            self.mark(marks).await;
+            answer(published);
+        }
+    }
+
+    async fn mark(&self, marks: Vec<WriteRequest>) {
         if let Err(error) = batch_write_all(&*self.state, marks, MARK_DEADLINE).await {
             tracing::warn!(%error, "could not mark published webhook deliveries; their retries will be published again");
-        }
-        for (job, claim_check) in published {
-            let _ = job.reply.send(Ok(Committed::Published { claim_check }));
         }
     }
 

@@ -11,7 +11,8 @@
 //! 2. a payload too large for an event is stored in chunks (a claim check) and the event
 //!    carries a [`hub_core::messages::PayloadRef`];
 //! 3. the event is published; only then is the delivery acknowledged;
-//! 4. the entry is marked `published`.
+//! 4. the entry is marked `published` (before the answer goes out, or right after it with
+//!    [`ReceiverOptions::answer_before_marking`]).
 //!
 //! A duplicate of a `published` delivery gets `200` with `"status": "duplicate"` and is not
 //! published again. A crash between 1 and 4 leaves the entry `pending`: a retry finding it
@@ -67,6 +68,12 @@ pub struct ReceiverOptions {
     /// The public URL prefix the providers call (`https://hooks.example.com`), for the schemes
     /// that sign the URL (Twilio, HubSpot v2/v3). Without it adapters use the request's host.
     pub public_base_url: Option<String>,
+    /// Answer as soon as the events are published (durable) and mark the ledger entries
+    /// `published` right after, instead of before answering. Only for a process that outlives
+    /// its requests (the local host): a Lambda environment may be frozen once its answer is
+    /// out, leaving the marks unwritten. Either way the marks are written before the next
+    /// batch is claimed, so a duplicate never finds its delivery `pending` because of it.
+    pub answer_before_marking: bool,
 }
 
 impl Default for ReceiverOptions {
@@ -77,6 +84,7 @@ impl Default for ReceiverOptions {
             inline_payload_limit: INLINE_PAYLOAD_LIMIT,
             rate_limiting: RateLimiting::StateTable,
             public_base_url: None,
+            answer_before_marking: false,
         }
     }
 }
@@ -476,6 +484,7 @@ impl Receiver {
                 CommitSettings {
                     pending_takeover: self.options.pending_takeover,
                     inline_payload_limit: self.options.inline_payload_limit,
+                    answer_before_marking: self.options.answer_before_marking,
                 },
             )
         });

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::StreamExt;
-use hub_core::messages::{BatchSource, Lineage, PollSource, V1, WriteBatch, WriteItem};
+use hub_core::messages::{BatchSource, EntityJson, Lineage, PollSource, V1, WriteBatch, WriteItem};
 use hub_core::model::{TenantId, load_value};
 use hub_core::ports::{Clock, IdGenerator, Ports, SystemClock, Topology, UlidGenerator};
 use hub_sync::SyncService;
@@ -85,15 +85,18 @@ fn batches(execution: &str, options: &Options, hash: &str) -> Vec<WriteBatch> {
                 .map(|n| WriteItem {
                     external_id: format!("003{n:08}"),
                     dedup_key: format!("external_id:003{n:08}"),
-                    data: json!({
-                        "firstName": "Ada", "lastName": format!("Lovelace {n}"),
-                        "email": format!("ada{n}@example.com"), "phone": "+44 20 7946 0000",
-                        "company": "Analytical Engines Ltd", "score": n % 100,
-                        "address": {"street": "12 St James's Square", "city": "London"}
-                    })
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default(),
+                    data: EntityJson::from_map(
+                        &json!({
+                            "firstName": "Ada", "lastName": format!("Lovelace {n}"),
+                            "email": format!("ada{n}@example.com"), "phone": "+44 20 7946 0000",
+                            "company": "Analytical Engines Ltd", "score": n % 100,
+                            "address": {"street": "12 St James's Square", "city": "London"}
+                        })
+                        .as_object()
+                        .cloned()
+                        .unwrap_or_default(),
+                    )
+                    .expect("an entity"),
                     source_modified_at: None,
                     payload_hash: format!("{hash}-{n}"),
                     lineage: Lineage {

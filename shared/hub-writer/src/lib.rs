@@ -15,7 +15,7 @@
 //! | `data` | the mapped entity as JSON text (exact numbers, whatever the backend does to them) |
 //! | `externalRelationships` | JSON text of a list of [`hub_core::model::ExternalRelationship`]; one entry per (integration, external id), refreshed on every write |
 //! | `lineage` | JSON text of [`RecordLineage`]: execution id or webhook delivery id, source batch and page cursor, record index, payload hash, schema id and version, written-at |
-//! | `payloadHash` | hash of the raw source record: the same hash again is skipped, not rewritten |
+//! | `payloadHash` | SHA-256 of the mapped entity's JSON text (`data`): the same hash again is skipped, not rewritten |
 //! | `sourceModifiedAt` | [`hub_core::keys::sortable_time`] of the source's modification time, when the source has one |
 //! | `version` | 1 on creation, +1 on every write: the optimistic lock every update is conditioned on |
 //! | `deleted`, `deletedAt`, `deletedByExecution` | set by a soft `deleteIfRemoved` |
@@ -97,7 +97,9 @@
 //!    with the task's notification settings. A `partial` or `failed` run, and a cancelled one,
 //!    never move the cursor: the next run reads the same window again and the dedup makes the
 //!    overlap free. A claimant that dies leaves a lease that expires after
-//!    [`WriterConfig::completion_lease`]; its message's redelivery (or any later caller) resumes.
+//!    [`WriterConfig::completion_lease`]; the claim names the message that made it (the batch's
+//!    source, or the fetched page), so that message's redelivery takes it over at once, and
+//!    any other caller resumes once the lease has expired.
 //!
 //! # deleteIfRemoved
 //!
@@ -295,6 +297,8 @@ pub mod attr {
     pub const SWEEP_POSITION: &str = "sweepPosition";
     pub const SWEPT: &str = "swept";
     pub const COMPLETION_LEASE_UNTIL: &str = "completionLeaseUntil";
+    /// The message that holds the completion claim: `batch#<source key>` or `page#<n>`.
+    pub const COMPLETION_CLAIMANT: &str = "completionClaimant";
 
     // Cursor items (`cursor` itself is hub_sync::attr::CURSOR).
     pub const CURSOR_EXECUTION_ID: &str = "cursorExecutionId";

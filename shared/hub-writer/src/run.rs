@@ -108,6 +108,12 @@ pub fn cursor_order_key(cursor: &str) -> String {
     }
 }
 
+/// How a write batch names itself as the claimant of its run's completion: by its source, which
+/// every delivery of the same message shares.
+fn batch_claimant(source_key: &str) -> String {
+    format!("batch#{source_key}")
+}
+
 impl Writer {
     /// The writer function: writes one batch, counts it once for its run, and completes the run
     /// when it was the last. See the crate documentation for the rules.
@@ -125,8 +131,9 @@ impl Writer {
         if let (Some(execution), Some(source_key)) = (execution, &source_key) {
             let marker = keys::pipeline_batch(execution, source_key);
             if self.ports.state.get(&marker).await?.is_some() {
+                let claimant = batch_claimant(source_key);
                 let completion = self
-                    .complete_if_done_with(tenant, execution, Some(batch))
+                    .complete_if_done_with(tenant, execution, Some(batch), Some(&claimant))
                     .await?;
                 return Ok(BatchReport {
                     already_counted: true,
@@ -213,8 +220,9 @@ impl Writer {
             )
             .await?;
         report.already_counted = !counted;
+        let claimant = batch_claimant(&source_key);
         report.completion = Some(
-            self.complete_if_done_with(tenant, execution, Some(batch))
+            self.complete_if_done_with(tenant, execution, Some(batch), Some(&claimant))
                 .await?,
         );
         Ok(report)
@@ -280,7 +288,10 @@ impl Writer {
             self.raise_cursor_candidate(tenant, execution_id, candidate)
                 .await?;
         }
-        let completion = self.complete_if_done(tenant, execution_id).await?;
+        let claimant = format!("page#{}", page.page);
+        let completion = self
+            .complete_if_done_with(tenant, execution_id, None, Some(&claimant))
+            .await?;
         Ok(PageRecorded {
             batches,
             already_recorded: !first_time,
@@ -295,14 +306,18 @@ impl Writer {
         tenant: &TenantId,
         execution_id: &str,
     ) -> Result<Completion> {
-        self.complete_if_done_with(tenant, execution_id, None).await
+        self.complete_if_done_with(tenant, execution_id, None, None)
+            .await
     }
 
+    /// `claimant` names the message calling (a write batch or a fetched page), if any: a claim
+    /// it made on an earlier delivery is taken over rather than waited for.
     async fn complete_if_done_with(
         &self,
         tenant: &TenantId,
         execution_id: &str,
         batch: Option<&WriteBatch>,
+        claimant: Option<&str>,
     ) -> Result<Completion> {
         let key = keys::execution(tenant.as_str(), execution_id);
         for _ in 0..MAX_ATTEMPTS {
@@ -337,11 +352,21 @@ impl Writer {
             }
             let now_ms = self.ports.clock.now().timestamp_millis();
             let lease = item.get(attr::COMPLETION_LEASE_UNTIL).cloned();
-            if lease
+            let lease_live = lease
                 .as_ref()
                 .and_then(Value::as_i64)
-                .is_some_and(|until| until > now_ms)
-            {
+                .is_some_and(|until| until > now_ms);
+            // A message comes back only once its delivery is over (a Lambda function times
+            // out well within the queue's visibility timeout), so a live claim made by this
+            // same message is a delivery that died or failed after claiming. Every other
+            // caller leaves the run to the claimant: waiting for the lease would leave it to
+            // nobody whenever the message returns before the lease runs out (the local host
+            // returns the messages of a batch cut short at shutdown at once). Were the earlier
+            // delivery alive after all, the two would complete together, which every step
+            // tolerates: each write is conditional and the run ends once.
+            let own_claim =
+                claimant.is_some() && str_attr(&item, attr::COMPLETION_CLAIMANT) == claimant;
+            if lease_live && !own_claim {
                 return Ok(Completion::ClaimedElsewhere);
             }
             let lease_ms =
@@ -357,10 +382,15 @@ impl Writer {
                 .state
                 .update(
                     &key,
-                    vec![UpdateAction::Set(
-                        attr::COMPLETION_LEASE_UNTIL.into(),
-                        until.into(),
-                    )],
+                    vec![
+                        UpdateAction::Set(attr::COMPLETION_LEASE_UNTIL.into(), until.into()),
+                        match claimant {
+                            Some(claimant) => {
+                                UpdateAction::Set(attr::COMPLETION_CLAIMANT.into(), claimant.into())
+                            }
+                            None => UpdateAction::Remove(attr::COMPLETION_CLAIMANT.into()),
+                        },
+                    ],
                     Some(claim),
                 )
                 .await

@@ -363,7 +363,7 @@ async fn read_all<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hub_core::messages::{BatchSource, Lineage, PollSource, V1};
+    use hub_core::messages::{BatchSource, EntityJson, Lineage, PollSource, V1};
     use hub_core::model::TenantId;
     use serde_json::json;
 
@@ -388,7 +388,7 @@ mod tests {
         WriteItem {
             external_id: "x1".into(),
             dedup_key: "external_id:x1".into(),
-            data: serde_json::Map::new(),
+            data: EntityJson::from_map(&serde_json::Map::new()).unwrap(),
             source_modified_at: modified.map(|t| t.parse().unwrap()),
             payload_hash: hash.into(),
             lineage: Lineage {

@@ -5,8 +5,9 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use hub_core::messages::{
-    BatchSource, BusDetail, ConflictDetected, ConnectionNeedsReauth, Envelope, FinishedStatus,
-    RecordBatch, SyncFinished, SyncJob, SyncStarted, WebhookReceived, WriteBatch, decode, events,
+    BatchSource, BusDetail, ConflictDetected, ConnectionNeedsReauth, EntityJson, Envelope,
+    FinishedStatus, RecordBatch, SyncFinished, SyncJob, SyncStarted, WebhookReceived, WriteBatch,
+    decode, events,
 };
 use hub_core::ports::BusEnvelope;
 
@@ -289,4 +290,28 @@ fn detail_types_are_distinct() {
     all.sort_unstable();
     all.dedup();
     assert_eq!(all.len(), events::ALL_DETAIL_TYPES.len());
+}
+
+#[test]
+fn write_items_carry_the_entity_as_json_text() {
+    let write: WriteBatch = round_trip(write_batch());
+    let data = &write.items[0].data;
+    assert_eq!(data.as_str(), r#"{"name":"Deal","value":1000}"#);
+    assert_eq!(data.get("value"), Some(json!(1000)));
+    assert_eq!(data.get("missing"), None);
+    let rebuilt = EntityJson::from_map(&data.to_map()).unwrap();
+    assert_eq!(&rebuilt, data);
+    let spaced: EntityJson = serde_json::from_str(r#"{ "value": 1000, "name": "Deal" }"#).unwrap();
+    assert_eq!(&spaced, data, "equality compares values, not text");
+
+    let mut not_an_object = write_batch();
+    not_an_object["items"][0]["data"] = json!([1, 2]);
+    let error = decode::<WriteBatch>(&not_an_object.to_string()).unwrap_err();
+    assert_eq!(error.path(), Some("items[0].data"), "{error}");
+    assert!(
+        error.to_string().contains("expected a JSON object"),
+        "{error}"
+    );
+    let from_value: Result<WriteBatch, _> = hub_core::model::decode_value(write_batch());
+    assert_eq!(from_value.unwrap(), write);
 }

@@ -6,7 +6,7 @@
 
 use arbitrary::{Arbitrary, Unstructured};
 use hub_core::model::{ConversionSchema, SyncTaskConfig, decode_value};
-use hub_mapping::{BatchOutcome, CompiledSchema, InMemoryLookup, RecordInput};
+use hub_mapping::{BatchOutcome, CompiledSchema, InMemoryLookup, RecordInput, RecordOutcome};
 use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value, json};
 
@@ -490,6 +490,24 @@ fuzz_target!(|input: Input| {
     let from_values = mapper.map_batch(records.iter().map(RecordInput::from));
     let mut from_text: BatchOutcome = mapper.map_batch(texts.iter().map(|t| RecordInput::Text(t)));
     assert_eq!(from_text, from_values);
+    // Parsing only what the schema reads changes nothing. (Which limit a runaway expression
+    // hits first depends on the machine's load: only `expression_limit` codes are compared.)
+    let settled = |mut outcome: RecordOutcome| {
+        if let RecordOutcome::Failed { errors } = &mut outcome {
+            for error in errors.iter_mut().filter(|e| e.code == "expression_limit") {
+                error.message.clear();
+            }
+        }
+        outcome
+    };
+    for (i, text) in texts.iter().enumerate() {
+        let index = i as u32;
+        assert_eq!(
+            settled(mapper.map_record(index, RecordInput::Text(text))),
+            settled(mapper.map_record_fully_parsed(index, text)),
+            "{text}"
+        );
+    }
     let mut lookup = InMemoryLookup::new();
     lookup.insert("c_thing", "1", "internal-1");
     let _ = block_on(from_text.resolve_relationships(&lookup));

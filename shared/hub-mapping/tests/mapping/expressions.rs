@@ -51,7 +51,7 @@ fn custom_transformation_sees_value_record_and_task() {
     let RecordOutcome::Mapped(m) = map_with(&schema, Some(&config), &record) else {
         panic!("not mapped")
     };
-    assert_eq!(m.data["out"], json!(20.5));
+    assert_eq!(m.data.to_map()["out"], json!(20.5));
 
     // A custom step runs even on a missing value, so it can supply one.
     let fallback = compile(single(
@@ -75,7 +75,7 @@ fn custom_conditions_combine_fields() {
     let schema = compile(document);
     let record = |amount: i64, stage: &str, email: serde_json::Value| json!({"id": "1", "Amount": amount, "Stage": stage, "Email": email});
     let tier = |r| match map(&schema, &r) {
-        RecordOutcome::Mapped(m) => m.data["tier"].clone(),
+        RecordOutcome::Mapped(m) => m.data.to_map()["tier"].clone(),
         other => panic!("{other:?}"),
     };
     assert_eq!(

@@ -124,7 +124,7 @@ fn default_sets_a_constant_with_task_placeholders() {
     };
     // A placeholder alone keeps the task value's type; inside text it is interpolated.
     assert_eq!(
-        m.data["out"],
+        m.data.to_map()["out"],
         json!({"whole": 50, "text": "news-banking/us", "list": ["banking"]})
     );
 

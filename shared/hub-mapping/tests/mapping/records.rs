@@ -162,22 +162,37 @@ fn source_modified_at_comes_from_the_task_field() {
 }
 
 #[test]
-fn the_payload_hash_ignores_layout_but_not_content() {
+fn the_payload_hash_follows_the_entity_not_the_record() {
     let schema = people(json!({"strategy": "external_id", "externalIdField": "Id"}));
     let mapper = schema.bind(None);
     let hash = |text: &str| mapped(mapper.map_record(0, RecordInput::Text(text))).payload_hash;
-    let a = hash(r#"{"Id":"1","Email":"a@b.c","Extra":{"x":[1,2.50]}}"#);
+    let a = hash(r#"{"Id":"1","Email":"a@b.c","Phone":[1,2.50],"Extra":{"x":1}}"#);
     assert_eq!(
         a,
-        hash("{ \"Extra\": {\"x\": [1, 2.5]},\n \"Email\": \"a@b.c\", \"Id\": \"1\" }")
+        hash(
+            "{ \"Extra\": {\"x\": 1},\n \"Phone\": [1, 2.5], \"Email\": \" a@b.c\", \"Id\": \"1\" }"
+        ),
+        "layout, number forms and what `trim` removes do not count"
     );
+    assert_eq!(
+        a,
+        hash(r#"{"Id":"1","Email":"a@b.c","Phone":[1,2.5],"Extra":{"x":2}}"#),
+        "a field no mapping reads does not count"
+    );
+    assert_ne!(a, hash(r#"{"Id":"1","Email":"a@b.c","Phone":[1,2.51]}"#));
+    assert_ne!(a, hash(r#"{"Id":"1","Email":"a@b.c","Phone":[2.5,1]}"#));
     assert_ne!(
         a,
-        hash(r#"{"Id":"1","Email":"a@b.c","Extra":{"x":[1,2.51]}}"#)
+        hash(r#"{"Id":"1","Email":"a@b.c"}"#),
+        "an unset field counts"
     );
-    assert_ne!(
-        a,
-        hash(r#"{"Id":"1","Email":"a@b.c","Extra":{"x":[2.50,1]}}"#)
+
+    let record = mapped(mapper.map_record(0, RecordInput::Text(r#"{"Id":"1","Email":"a@b.c"}"#)));
+    use sha2::{Digest, Sha256};
+    assert_eq!(
+        record.payload_hash,
+        hex::encode(Sha256::digest(br#"{"email":"a@b.c"}"#)),
+        "SHA-256 of the entity's canonical JSON"
     );
 }
 
@@ -232,7 +247,7 @@ async fn relationships_resolve_in_one_batched_lookup() {
         .records
         .iter()
         .map(|r| match r {
-            RecordOutcome::Mapped(m) => Some(Value::Object(m.data.clone())),
+            RecordOutcome::Mapped(m) => Some(Value::Object(m.data.to_map())),
             _ => None,
         })
         .collect();
@@ -248,6 +263,13 @@ async fn relationships_resolve_in_one_batched_lookup() {
     );
     assert_eq!(data[2], None, "a belongs_to with two ids fails its record");
     assert_eq!(data[3], Some(json!({"name": "D"})));
+    for record in outcome.mapped() {
+        assert_eq!(
+            record.payload_hash,
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(record.data.as_str())),
+            "the hash covers the resolved links"
+        );
+    }
     let RecordOutcome::Mapped(first) = &outcome.records[0] else {
         unreachable!()
     };
@@ -330,7 +352,9 @@ fn compiled_schemas_and_mappers_can_be_shared_across_threads() {
             let schema = schema.clone();
             std::thread::spawn(move || {
                 let record = json!({"Id": format!("{i}"), "Email": " e "});
-                mapped(schema.bind(None).map_record(0, RecordInput::from(&record))).data["email"]
+                mapped(schema.bind(None).map_record(0, RecordInput::from(&record)))
+                    .data
+                    .to_map()["email"]
                     .clone()
             })
         })

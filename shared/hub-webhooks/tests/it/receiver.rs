@@ -79,6 +79,47 @@ async fn a_verified_delivery_is_published_once_and_its_duplicate_answered() {
     );
 }
 
+/// The local host answers before marking the ledger; the marks still come before the next
+/// claim, so copies sent at the same time, or right after the answer, are duplicates.
+#[tokio::test]
+async fn answering_before_marking_still_answers_every_copy_duplicate() {
+    let h = Harness::with(ReceiverOptions {
+        rate_limiting: RateLimiting::InProcess,
+        answer_before_marking: true,
+        ..ReceiverOptions::default()
+    })
+    .await;
+    let route = h
+        .route(SchemeConfig::Github, &[("gh-1", SECRET)], |_| {})
+        .await;
+    let body = fixture("github/issues.opened.json");
+    let send = || h.send(&route, github(&route, SECRET, "dlv-1", &body));
+    let answers = futures::future::join_all([send(), send(), send(), send()]).await;
+    let mut statuses: Vec<String> = answers
+        .iter()
+        .map(|answer| {
+            assert_eq!(answer.status, 200, "{:?}", body_json(answer));
+            body_json(answer)["status"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    statuses.sort();
+    assert_eq!(
+        statuses,
+        ["accepted", "duplicate", "duplicate", "duplicate"]
+    );
+    let right_after = send().await;
+    assert_eq!(body_json(&right_after)["status"], "duplicate");
+    let ledger = h
+        .ports
+        .state
+        .get(&keys::webhook_delivery(route.id.as_str(), "dlv-1"))
+        .await
+        .unwrap()
+        .expect("a ledger entry");
+    assert_eq!(ledger["state"], "published");
+    assert_eq!(h.transform_depth().await, 1, "published once");
+}
+
 #[tokio::test]
 async fn a_delivery_id_is_forgotten_after_the_route_s_window() {
     let h = Harness::new().await;

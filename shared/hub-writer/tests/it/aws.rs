@@ -22,6 +22,7 @@ on_moto!(
     record_failures_are_recorded_and_the_rest_is_written,
     the_cursor_moves_only_once_every_batch_is_written,
     the_cursor_never_moves_backwards,
+    a_redelivered_batch_takes_over_the_completion_it_claimed,
     delete_if_removed_removes_what_a_full_sync_no_longer_sees,
     lookup_finds_records_by_external_id,
 );

@@ -21,6 +21,7 @@ on_embedded!(
     the_cursor_never_moves_backwards,
     failed_and_cancelled_runs_keep_the_cursor,
     racing_writers_finish_the_run_once(5),
+    a_redelivered_batch_takes_over_the_completion_it_claimed,
     delete_if_removed_removes_what_a_full_sync_no_longer_sees,
     a_long_sweep_continues_in_new_messages,
     lookup_finds_records_by_external_id,

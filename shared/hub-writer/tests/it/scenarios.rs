@@ -4,7 +4,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use hub_core::keys;
-use hub_core::messages::{BusDetail, CursorCommit, Envelope, RecordError, WriteBatch, WriteTarget};
+use hub_core::messages::{
+    BusDetail, CursorCommit, EntityJson, Envelope, RecordError, WriteBatch, WriteTarget,
+};
 use hub_core::model::{DeleteMode, ExecutionStatus, RunStatus};
 use hub_core::ports::Item;
 use hub_mapping::{LookupKey, RelationshipLookup};
@@ -304,9 +306,9 @@ pub async fn record_failures_are_recorded_and_the_rest_is_written(env: &Env) {
         &[rec("a", "h1", T1), rec("huge", "h1", T1)],
         run_target(),
     );
-    mixed.items[1]
-        .data
-        .insert("blob".into(), Value::from("x".repeat(450 * 1024)));
+    let mut huge = mixed.items[1].data.to_map();
+    huge.insert("blob".into(), Value::from("x".repeat(450 * 1024)));
+    mixed.items[1].data = EntityJson::from_map(&huge).unwrap();
     let mapping_error = |index: u32, field: &str| RecordError {
         record_index: index,
         external_id: Some(format!("m{index}")),
@@ -967,4 +969,67 @@ pub async fn records_carry_the_documented_attributes(env: &Env) {
         lineage["source"],
         json!({"type": "webhook", "deliveryId": "d-9"})
     );
+}
+
+/// A delivery that claimed the run's completion and died before ending the run (here: the
+/// transaction that ends it fails) leaves a live completion lease. Every other caller leaves
+/// the run to the claimant, so the claimant's own message, delivered again, must take its claim
+/// over rather than defer to it: otherwise, when that message comes back before the lease runs
+/// out (`hub dev` returns a batch cut short at shutdown to its queue at once), nobody ends the
+/// run and it stays `running`.
+pub async fn a_redelivered_batch_takes_over_the_completion_it_claimed(env: &Env) {
+    let exec = env.start_run("contacts", true).await;
+    env.page(&exec, 0, 1, Some(T1), true).await;
+    let last = batch(
+        Some(&exec),
+        poll_source(0, 0, 1),
+        &[rec("a", "h1", T1)],
+        run_target(),
+    );
+    // The batch's count goes through, the run's end does not.
+    env.state.transactions_left.store(1, Ordering::SeqCst);
+    env.writer
+        .write_batch(&last)
+        .await
+        .expect_err("ending the run fails");
+    env.state
+        .transactions_left
+        .store(u64::MAX, Ordering::SeqCst);
+    let claimed = env
+        .ports
+        .state
+        .get(&keys::execution("acme", &exec))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        claimed.contains_key(hub_writer::attr::COMPLETION_LEASE_UNTIL),
+        "the failed delivery had claimed the completion"
+    );
+    assert!(env.execution(&exec).await.is_running());
+
+    // Another caller leaves the live claim alone...
+    assert_eq!(
+        env.other.complete_if_done(&tenant(), &exec).await.unwrap(),
+        Completion::ClaimedElsewhere
+    );
+    // ...the batch's own redelivery, before the lease runs out, ends the run.
+    let again = env.writer.write_batch(&last).await.unwrap();
+    assert!(again.already_counted);
+    assert!(
+        matches!(
+            again.completion,
+            Some(Completion::Finished {
+                status: RunStatus::Success,
+                ..
+            })
+        ),
+        "{:?}",
+        again.completion
+    );
+    let ended = env.execution(&exec).await;
+    assert_eq!(ended.execution.status, ExecutionStatus::Success);
+    assert_eq!(ended.execution.results.created, 1);
+    assert_eq!(env.cursor("contacts").await.as_deref(), Some(T1));
+    assert_eq!(env.finished_events().await.len(), 1);
 }

@@ -10,8 +10,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hub_core::keys;
 use hub_core::messages::{
-    BatchSource, BusDetail, Lineage, PollSource, V1, WebhookSource, WriteBatch, WriteItem,
-    WriteTarget,
+    BatchSource, BusDetail, EntityJson, Lineage, PollSource, V1, WebhookSource, WriteBatch,
+    WriteItem, WriteTarget,
 };
 use hub_core::model::{RunStatus, SyncTask, TenantId, load_value};
 use hub_core::ports::{
@@ -58,6 +58,9 @@ fn topology(prefix: &str) -> Topology {
 pub struct FlakyState {
     inner: Arc<dyn StateStore>,
     pub failing: AtomicBool,
+    /// Transactions that may still succeed before every later one fails as with `failing`
+    /// (`u64::MAX`: no limit): a writer that dies part-way through completing a run.
+    pub transactions_left: AtomicU64,
 }
 
 #[async_trait]
@@ -91,6 +94,17 @@ impl StateStore for FlakyState {
     }
     async fn transact_write(&self, ops: Vec<TransactOp>) -> Result<(), StoreError> {
         if self.failing.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("injected failure".into()));
+        }
+        let spent = self
+            .transactions_left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| match left {
+                u64::MAX => Some(left),
+                0 => None,
+                _ => Some(left - 1),
+            })
+            .is_err();
+        if spent {
             return Err(StoreError::Unavailable("injected failure".into()));
         }
         self.inner.transact_write(ops).await
@@ -128,6 +142,7 @@ fn with_flaky_state(mut ports: Ports) -> (Ports, Arc<FlakyState>) {
     let state = Arc::new(FlakyState {
         inner: ports.state.clone(),
         failing: AtomicBool::new(false),
+        transactions_left: AtomicU64::new(u64::MAX),
     });
     ports.state = state.clone();
     (ports, state)
@@ -366,7 +381,7 @@ pub fn batch(
         .map(|(index, rec)| WriteItem {
             external_id: rec.external_id.to_owned(),
             dedup_key: dedup_key(rec.external_id),
-            data: data(rec),
+            data: EntityJson::from_map(&data(rec)).unwrap(),
             source_modified_at: rec.modified.map(utc),
             payload_hash: rec.hash.to_owned(),
             lineage: Lineage {
