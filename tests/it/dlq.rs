@@ -15,20 +15,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::Utc;
 use hub_core::keys;
 use hub_core::messages::{BatchSource, Envelope, PollSource, RecordBatch, SyncJob, V1, WriteBatch};
 use hub_core::model::{ExecutionStatus, TenantId};
 use hub_core::ports::{
     Clock, Index, MAX_RECEIVE_COUNT, ManualClock, OutgoingMessage, Ports, QueryRequest, Queue,
-    QueueDepth, QueueError, QueueRole, ReceiveOptions, ReceivedMessage, SendOutcome, SystemClock,
-    Topology, VISIBILITY_TIMEOUT,
+    QueueDepth, QueueError, QueueRole, ReceiveOptions, SystemClock, Topology, VISIBILITY_TIMEOUT,
 };
 use hub_dlq::{Dlq, DlqConfig, Filter, Outcome, ReplayOptions};
 use hub_host::{Host, HostOptions, QueueFunction, RunningHost};
 use hub_runtime::{FailureNote, MessageHandler, QueueMessage};
 use hub_sync::{ExecutionRecord, SyncService};
+use hub_testkit::faults::{FaultyQueue, QueueCall};
 use hub_testkit::moto::MotoServer;
 use hub_transform::TransformHandler;
 use hub_writer::{PageEnqueued, StoredRecord, WriteHandler, Writer};
@@ -235,10 +234,7 @@ async fn poison_scenario(env: Env) {
     let dlq_queue = ports.queue("transform-dlq").unwrap();
     dying.queues.insert(
         "transform-dlq".into(),
-        Arc::new(DeleteFailsOnce {
-            inner: Arc::clone(&dlq_queue),
-            failed: AtomicBool::new(false),
-        }),
+        delete_fails_once(Arc::clone(&dlq_queue)),
     );
     let first = env
         .dlq_on(dying)
@@ -462,47 +458,14 @@ async fn stored_records(ports: &Ports) -> BTreeMap<String, StoredRecord> {
 
 /// The transform DLQ of a replayer that dies right after its first send: its first delete
 /// never happens.
-struct DeleteFailsOnce {
-    inner: Arc<dyn Queue>,
-    failed: AtomicBool,
-}
-
-#[async_trait]
-impl Queue for DeleteFailsOnce {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    async fn send(&self, message: OutgoingMessage) -> Result<String, QueueError> {
-        self.inner.send(message).await
-    }
-    async fn send_batch(
-        &self,
-        messages: Vec<OutgoingMessage>,
-    ) -> Result<Vec<SendOutcome>, QueueError> {
-        self.inner.send_batch(messages).await
-    }
-    async fn receive(&self, options: ReceiveOptions) -> Result<Vec<ReceivedMessage>, QueueError> {
-        self.inner.receive(options).await
-    }
-    async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
-        if !self.failed.swap(true, Ordering::SeqCst) {
+fn delete_fails_once(inner: Arc<dyn Queue>) -> Arc<dyn Queue> {
+    let failed = AtomicBool::new(false);
+    Arc::new(FaultyQueue::new(inner, move |call| {
+        if call == QueueCall::Delete && !failed.swap(true, Ordering::SeqCst) {
             return Err(QueueError::Unavailable("the replayer died here".into()));
         }
-        self.inner.delete(receipt_handle).await
-    }
-    async fn change_visibility(
-        &self,
-        receipt_handle: &str,
-        timeout: Duration,
-    ) -> Result<(), QueueError> {
-        self.inner.change_visibility(receipt_handle, timeout).await
-    }
-    async fn depth(&self) -> Result<QueueDepth, QueueError> {
-        self.inner.depth().await
-    }
-    async fn purge(&self) -> Result<(), QueueError> {
-        self.inner.purge().await
-    }
+        Ok(())
+    }))
 }
 
 /// template.yaml: the replayer as a function with least privilege (receive, change visibility

@@ -19,6 +19,7 @@
 
 pub mod bus;
 pub mod crash;
+pub mod faults;
 pub mod moto;
 pub mod queue;
 pub mod secrets;

@@ -3,21 +3,17 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use hub_core::keys;
-use hub_core::ports::{
-    Condition, Item, Key, QueryPage, QueryRequest, Queue, QueueRole, StateStore, StoreError,
-    TransactOp, UpdateAction, WriteRequest,
-};
+use hub_core::ports::{QueueRole, StateStore, StoreError};
 use hub_dlq::{Dlq, Filter, Outcome, ReplayOptions};
 use hub_runtime::{FailureNote, FailureNotes, QueueMessage, process_batch, process_batch_noting};
+use hub_testkit::faults::{FaultyState, StateCall};
 use serde_json::json;
 
 use crate::scenarios;
-use crate::support::{FailsAsTold, FlakyDeletes, body, embedded};
+use crate::support::{FailsAsTold, body, embedded, flaky_deletes};
 
 macro_rules! on_embedded {
     ($($name:ident),* $(,)?) => {$(
@@ -94,15 +90,11 @@ async fn one_run_never_sends_a_message_twice() {
         )
         .await;
     let clock = env.clock.clone().unwrap();
-    let flaky = Arc::new(FlakyDeletes {
-        inner: env.queue("transform-dlq"),
-        failing: AtomicUsize::new(1),
-        // The hold runs out right after the failed delete: the message comes round again.
-        on_failure: Box::new(move || clock.advance(Duration::from_secs(3600))),
+    // The hold runs out right after the failed delete: the message comes round again.
+    let flaky = flaky_deletes(env.queue("transform-dlq"), 1, move || {
+        clock.advance(Duration::from_secs(3600))
     });
-    env.ports
-        .queues
-        .insert("transform-dlq".into(), flaky.clone() as Arc<dyn Queue>);
+    env.ports.queues.insert("transform-dlq".into(), flaky);
     let report = env
         .dlq()
         .replay(&[QueueRole::Transform], &Filter::default(), replay_all())
@@ -159,11 +151,7 @@ async fn a_crash_between_send_and_delete_only_duplicates_the_send() {
     let dlq = env.queue("write-dlq");
     env.ports.queues.insert(
         "write-dlq".into(),
-        Arc::new(FlakyDeletes {
-            inner: Arc::clone(&dlq),
-            failing: AtomicUsize::new(1),
-            on_failure: Box::new(|| {}),
-        }),
+        flaky_deletes(Arc::clone(&dlq), 1, || {}),
     );
     let first = env
         .dlq()
@@ -284,56 +272,18 @@ async fn the_driver_notes_handler_errors_bad_bodies_and_panics() {
 }
 
 /// A state store whose puts fail: notes cannot be written.
-struct PutsFail(Arc<dyn StateStore>);
-
-#[async_trait]
-impl StateStore for PutsFail {
-    fn table_name(&self) -> &str {
-        self.0.table_name()
-    }
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        self.0.get(key).await
-    }
-    async fn put(&self, _item: Item, _condition: Option<Condition>) -> Result<(), StoreError> {
-        Err(StoreError::Unavailable("injected".into()))
-    }
-    async fn update(
-        &self,
-        key: &Key,
-        actions: Vec<UpdateAction>,
-        condition: Option<Condition>,
-    ) -> Result<Item, StoreError> {
-        self.0.update(key, actions, condition).await
-    }
-    async fn delete(
-        &self,
-        key: &Key,
-        condition: Option<Condition>,
-    ) -> Result<Option<Item>, StoreError> {
-        self.0.delete(key, condition).await
-    }
-    async fn query(&self, request: QueryRequest) -> Result<QueryPage, StoreError> {
-        self.0.query(request).await
-    }
-    async fn transact_write(&self, ops: Vec<TransactOp>) -> Result<(), StoreError> {
-        self.0.transact_write(ops).await
-    }
-    async fn batch_get(&self, keys: Vec<Key>) -> Result<Vec<Item>, StoreError> {
-        self.0.batch_get(keys).await
-    }
-    async fn batch_write(
-        &self,
-        requests: Vec<WriteRequest>,
-    ) -> Result<Vec<WriteRequest>, StoreError> {
-        self.0.batch_write(requests).await
-    }
+fn puts_fail(inner: Arc<dyn StateStore>) -> Arc<dyn StateStore> {
+    Arc::new(FaultyState::new(inner, |call| match call {
+        StateCall::Put => Err(StoreError::Unavailable("injected".into())),
+        _ => Ok(()),
+    }))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_note_that_cannot_be_written_changes_nothing_about_the_batch() {
     let env = embedded().await;
     let broken = FailureNotes::new(
-        Arc::new(PutsFail(Arc::clone(&env.ports.state))),
+        puts_fail(Arc::clone(&env.ports.state)),
         Arc::clone(&env.ports.clock),
         "fetch",
     );

@@ -5,18 +5,18 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hub_core::ports::{
     Clock, IdGenerator, MAX_RECEIVE_COUNT, ManualClock, OutgoingMessage, Ports, Queue, QueueDepth,
-    QueueError, QueueRole, ReceiveOptions, ReceivedMessage, SendOutcome, SystemClock, Topology,
-    UlidGenerator,
+    QueueError, QueueRole, ReceiveOptions, ReceivedMessage, SystemClock, Topology, UlidGenerator,
 };
 use hub_dlq::{Dlq, VirtualTime};
 use hub_runtime::{FailureNotes, HandlerError, MessageHandler, QueueMessage, process_batch_noting};
+use hub_testkit::faults::{FaultyQueue, QueueCall};
 use serde_json::{Value, json};
 
 pub struct Env {
@@ -253,53 +253,23 @@ impl MessageHandler for FailsAsTold {
     }
 }
 
-/// A queue whose next `failing` deletes fail (as a replayer dying between its send and its
-/// delete); `on_failure` runs at each failed delete.
-pub struct FlakyDeletes {
-    pub inner: Arc<dyn Queue>,
-    pub failing: std::sync::atomic::AtomicUsize,
-    pub on_failure: Box<dyn Fn() + Send + Sync>,
-}
-
-#[async_trait]
-impl Queue for FlakyDeletes {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    async fn send(&self, message: OutgoingMessage) -> Result<String, QueueError> {
-        self.inner.send(message).await
-    }
-    async fn send_batch(
-        &self,
-        messages: Vec<OutgoingMessage>,
-    ) -> Result<Vec<SendOutcome>, QueueError> {
-        self.inner.send_batch(messages).await
-    }
-    async fn receive(&self, options: ReceiveOptions) -> Result<Vec<ReceivedMessage>, QueueError> {
-        self.inner.receive(options).await
-    }
-    async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
-        let failing = self
-            .failing
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .is_ok();
-        if failing {
-            (self.on_failure)();
+/// `inner` with its next `failing` deletes failing (as a replayer dying between its send and
+/// its delete); `on_failure` runs at each failed delete.
+pub fn flaky_deletes(
+    inner: Arc<dyn Queue>,
+    failing: usize,
+    on_failure: impl Fn() + Send + Sync + 'static,
+) -> Arc<dyn Queue> {
+    let failing = AtomicUsize::new(failing);
+    Arc::new(FaultyQueue::new(inner, move |call| {
+        let fails = call == QueueCall::Delete
+            && failing
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+        if fails {
+            on_failure();
             return Err(QueueError::Unavailable("injected delete failure".into()));
         }
-        self.inner.delete(receipt_handle).await
-    }
-    async fn change_visibility(
-        &self,
-        receipt_handle: &str,
-        timeout: Duration,
-    ) -> Result<(), QueueError> {
-        self.inner.change_visibility(receipt_handle, timeout).await
-    }
-    async fn depth(&self) -> Result<QueueDepth, QueueError> {
-        self.inner.depth().await
-    }
-    async fn purge(&self) -> Result<(), QueueError> {
-        self.inner.purge().await
-    }
+        Ok(())
+    }))
 }

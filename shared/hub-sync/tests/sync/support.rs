@@ -7,16 +7,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hub_core::messages::{BusDetail, Envelope, SyncJob};
 use hub_core::model::{SyncTask, TenantId, load_value};
 use hub_core::ports::{
-    BusEnvelope, Clock, IdGenerator, ManualClock, OutgoingMessage, Ports, Queue, QueueDepth,
-    QueueError, QueueSpec, ReceiveOptions, ReceivedMessage, RuleSpec, SendOutcome, SystemClock,
-    Topology, UlidGenerator,
+    BusEnvelope, Clock, IdGenerator, ManualClock, Ports, Queue, QueueError, QueueSpec,
+    ReceiveOptions, RuleSpec, SystemClock, Topology, UlidGenerator,
 };
 use hub_sync::SyncService;
+use hub_testkit::faults::{FaultyQueue, QueueCall};
 use serde_json::{Value, json};
 
 pub const EVENTS: &str = "events";
@@ -45,49 +44,10 @@ fn topology(prefix: &str) -> Topology {
     topology
 }
 
-/// A fetch queue whose sends fail while `failing` is set, as if the process died after the
-/// claim's transaction and before the enqueue.
+/// Faults for the fetch queue: its sends fail while `failing` is set, as if the process died
+/// after the claim's transaction and before the enqueue.
 pub struct FlakyQueue {
-    inner: Arc<dyn Queue>,
     pub failing: AtomicBool,
-}
-
-#[async_trait]
-impl Queue for FlakyQueue {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-    async fn send(&self, message: OutgoingMessage) -> Result<String, QueueError> {
-        if self.failing.load(Ordering::SeqCst) {
-            return Err(QueueError::Unavailable("injected failure".into()));
-        }
-        self.inner.send(message).await
-    }
-    async fn send_batch(
-        &self,
-        messages: Vec<OutgoingMessage>,
-    ) -> Result<Vec<SendOutcome>, QueueError> {
-        self.inner.send_batch(messages).await
-    }
-    async fn receive(&self, options: ReceiveOptions) -> Result<Vec<ReceivedMessage>, QueueError> {
-        self.inner.receive(options).await
-    }
-    async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError> {
-        self.inner.delete(receipt_handle).await
-    }
-    async fn change_visibility(
-        &self,
-        receipt_handle: &str,
-        timeout: Duration,
-    ) -> Result<(), QueueError> {
-        self.inner.change_visibility(receipt_handle, timeout).await
-    }
-    async fn depth(&self) -> Result<QueueDepth, QueueError> {
-        self.inner.depth().await
-    }
-    async fn purge(&self) -> Result<(), QueueError> {
-        self.inner.purge().await
-    }
 }
 
 pub struct Env {
@@ -104,11 +64,17 @@ pub const START: &str = "2025-01-01T10:00:00Z";
 
 fn with_flaky_fetch(mut ports: Ports) -> (Ports, Arc<FlakyQueue>) {
     let fetch = Arc::new(FlakyQueue {
-        inner: ports.queue("fetch").unwrap(),
         failing: AtomicBool::new(false),
     });
+    let faults = Arc::clone(&fetch);
+    let faulty = FaultyQueue::new(ports.queue("fetch").unwrap(), move |call| {
+        if call == QueueCall::Send && faults.failing.load(Ordering::SeqCst) {
+            return Err(QueueError::Unavailable("injected failure".into()));
+        }
+        Ok(())
+    });
     let mut queues: BTreeMap<String, Arc<dyn Queue>> = ports.queues.clone();
-    queues.insert("fetch".into(), fetch.clone());
+    queues.insert("fetch".into(), Arc::new(faulty));
     ports.queues = queues;
     (ports, fetch)
 }

@@ -2,14 +2,13 @@
 //! the dedup ledger, the claim check, secret rotation, the rate limit and the allow-list.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use hub_core::keys;
-use hub_core::ports::{
-    BusError, BusEvent, Condition, EventBus, FailedEntry, Item, Key, PK, QueryPage, QueryRequest,
-    RuleSpec, SK, StateStore, StoreError, TransactOp, UpdateAction, WriteRequest,
-};
+use hub_core::ports::{BusError, BusEvent, EventBus, FailedEntry, Item, PK, RuleSpec, SK};
+use hub_testkit::faults::{FaultyState, StateCall};
 use hub_webhooks::route::RateLimit;
 use hub_webhooks::{
     IpRange, MetaOptions, RateLimiting, Receiver, ReceiverOptions, SchemeConfig, WebhookRequest,
@@ -708,57 +707,6 @@ async fn a_failed_publish_is_a_503_and_leaves_the_delivery_to_the_retry() {
     assert_eq!(h.transform_depth().await, 1);
 }
 
-/// Counts the transactions of the state table it wraps.
-struct CountingStore {
-    inner: Arc<dyn StateStore>,
-    transactions: std::sync::atomic::AtomicUsize,
-}
-
-#[async_trait]
-impl StateStore for CountingStore {
-    fn table_name(&self) -> &str {
-        self.inner.table_name()
-    }
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        self.inner.get(key).await
-    }
-    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
-        self.inner.put(item, condition).await
-    }
-    async fn update(
-        &self,
-        key: &Key,
-        actions: Vec<UpdateAction>,
-        condition: Option<Condition>,
-    ) -> Result<Item, StoreError> {
-        self.inner.update(key, actions, condition).await
-    }
-    async fn delete(
-        &self,
-        key: &Key,
-        condition: Option<Condition>,
-    ) -> Result<Option<Item>, StoreError> {
-        self.inner.delete(key, condition).await
-    }
-    async fn query(&self, request: QueryRequest) -> Result<QueryPage, StoreError> {
-        self.inner.query(request).await
-    }
-    async fn transact_write(&self, ops: Vec<TransactOp>) -> Result<(), StoreError> {
-        self.transactions
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        self.inner.transact_write(ops).await
-    }
-    async fn batch_get(&self, keys: Vec<Key>) -> Result<Vec<Item>, StoreError> {
-        self.inner.batch_get(keys).await
-    }
-    async fn batch_write(
-        &self,
-        requests: Vec<WriteRequest>,
-    ) -> Result<Vec<WriteRequest>, StoreError> {
-        self.inner.batch_write(requests).await
-    }
-}
-
 /// Deliveries arriving together are claimed in one transaction and published in one call;
 /// each is still published once, and a duplicate among them is answered as one.
 #[tokio::test]
@@ -767,12 +715,15 @@ async fn deliveries_arriving_together_are_committed_together_and_each_once() {
     let route = h
         .route(SchemeConfig::Github, &[("gh-1", SECRET)], |_| {})
         .await;
-    let counting = Arc::new(CountingStore {
-        inner: Arc::clone(&h.ports.state),
-        transactions: Default::default(),
-    });
+    let transactions = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&transactions);
     let mut ports = h.ports.clone();
-    ports.state = counting.clone();
+    ports.state = Arc::new(FaultyState::new(Arc::clone(&h.ports.state), move |call| {
+        if call == StateCall::TransactWrite {
+            counted.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }));
     let receiver = Receiver::new(
         &ports,
         ReceiverOptions {
@@ -810,10 +761,7 @@ async fn deliveries_arriving_together_are_committed_together_and_each_once() {
         "{accepted:?}"
     );
     assert!(
-        counting
-            .transactions
-            .load(std::sync::atomic::Ordering::Relaxed)
-            >= 1,
+        transactions.load(Ordering::Relaxed) >= 1,
         "the claims of deliveries arriving together share a transaction"
     );
     assert_eq!(h.transform_depth().await, 21, "each delivery once");

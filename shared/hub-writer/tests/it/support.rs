@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hub_core::keys;
 use hub_core::messages::{
@@ -15,11 +14,11 @@ use hub_core::messages::{
 };
 use hub_core::model::{RunStatus, SyncTask, TenantId, load_value};
 use hub_core::ports::{
-    BusEnvelope, Clock, Condition, IdGenerator, Item, Key, ManualClock, Ports, QueryPage,
-    QueryRequest, QueueSpec, ReceiveOptions, RuleSpec, StateStore, StoreError, SystemClock,
-    Topology, TransactOp, UlidGenerator, UpdateAction, WriteRequest,
+    BusEnvelope, Clock, IdGenerator, ManualClock, Ports, QueueSpec, ReceiveOptions, RuleSpec,
+    StoreError, SystemClock, Topology, UlidGenerator,
 };
 use hub_sync::{ExecutionRecord, SyncService};
+use hub_testkit::faults::{FaultyState, StateCall};
 use hub_writer::{Completion, PageEnqueued, StoredRecord, Writer, WriterConfig};
 use serde_json::{Map, Value, json};
 
@@ -53,46 +52,20 @@ fn topology(prefix: &str) -> Topology {
     topology
 }
 
-/// The state store with transactions that fail while `failing` is set, as a writer that dies
-/// after writing its records and before counting its batch.
+/// Faults for the state store's transactions: they fail while `failing` is set, as a writer
+/// that dies after writing its records and before counting its batch.
 pub struct FlakyState {
-    inner: Arc<dyn StateStore>,
     pub failing: AtomicBool,
     /// Transactions that may still succeed before every later one fails as with `failing`
     /// (`u64::MAX`: no limit): a writer that dies part-way through completing a run.
     pub transactions_left: AtomicU64,
 }
 
-#[async_trait]
-impl StateStore for FlakyState {
-    fn table_name(&self) -> &str {
-        self.inner.table_name()
-    }
-    async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
-        self.inner.get(key).await
-    }
-    async fn put(&self, item: Item, condition: Option<Condition>) -> Result<(), StoreError> {
-        self.inner.put(item, condition).await
-    }
-    async fn update(
-        &self,
-        key: &Key,
-        actions: Vec<UpdateAction>,
-        condition: Option<Condition>,
-    ) -> Result<Item, StoreError> {
-        self.inner.update(key, actions, condition).await
-    }
-    async fn delete(
-        &self,
-        key: &Key,
-        condition: Option<Condition>,
-    ) -> Result<Option<Item>, StoreError> {
-        self.inner.delete(key, condition).await
-    }
-    async fn query(&self, request: QueryRequest) -> Result<QueryPage, StoreError> {
-        self.inner.query(request).await
-    }
-    async fn transact_write(&self, ops: Vec<TransactOp>) -> Result<(), StoreError> {
+impl FlakyState {
+    fn check(&self, call: StateCall) -> Result<(), StoreError> {
+        if call != StateCall::TransactWrite {
+            return Ok(());
+        }
         if self.failing.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable("injected failure".into()));
         }
@@ -107,16 +80,7 @@ impl StateStore for FlakyState {
         if spent {
             return Err(StoreError::Unavailable("injected failure".into()));
         }
-        self.inner.transact_write(ops).await
-    }
-    async fn batch_get(&self, keys: Vec<Key>) -> Result<Vec<Item>, StoreError> {
-        self.inner.batch_get(keys).await
-    }
-    async fn batch_write(
-        &self,
-        requests: Vec<WriteRequest>,
-    ) -> Result<Vec<WriteRequest>, StoreError> {
-        self.inner.batch_write(requests).await
+        Ok(())
     }
 }
 
@@ -140,11 +104,13 @@ pub fn config() -> WriterConfig {
 
 fn with_flaky_state(mut ports: Ports) -> (Ports, Arc<FlakyState>) {
     let state = Arc::new(FlakyState {
-        inner: ports.state.clone(),
         failing: AtomicBool::new(false),
         transactions_left: AtomicU64::new(u64::MAX),
     });
-    ports.state = state.clone();
+    let faults = Arc::clone(&state);
+    ports.state = Arc::new(FaultyState::new(ports.state.clone(), move |call| {
+        faults.check(call)
+    }));
     (ports, state)
 }
 
