@@ -20,8 +20,8 @@ use hub_core::keys;
 use hub_core::messages::{BatchSource, Envelope, PollSource, RecordBatch, SyncJob, V1, WriteBatch};
 use hub_core::model::{ExecutionStatus, TenantId};
 use hub_core::ports::{
-    Clock, Index, MAX_RECEIVE_COUNT, ManualClock, OutgoingMessage, Ports, QueryRequest, Queue,
-    QueueDepth, QueueError, QueueRole, ReceiveOptions, SystemClock, Topology, VISIBILITY_TIMEOUT,
+    Clock, MAX_RECEIVE_COUNT, ManualClock, OutgoingMessage, Ports, Queue, QueueDepth, QueueError,
+    QueueRole, ReceiveOptions, SystemClock, Topology, VISIBILITY_TIMEOUT,
 };
 use hub_dlq::{Dlq, DlqConfig, Filter, Outcome, ReplayOptions};
 use hub_host::{Host, HostOptions, QueueFunction, RunningHost};
@@ -431,29 +431,13 @@ async fn wait_for_end(sync: &SyncService, tenant: &TenantId, id: &str) -> Execut
 /// Every record of the demo tenant's contacts, by external id.
 async fn stored_records(ports: &Ports) -> BTreeMap<String, StoredRecord> {
     let mut records = BTreeMap::new();
-    let mut start = None;
-    loop {
-        let page = ports
-            .records
-            .query(
-                QueryRequest::partition(
-                    Index::Primary,
-                    keys::records::partition(TENANT, ENTITY_TYPE),
-                )
-                .limit(1000)
-                .start_after(start),
-            )
-            .await
-            .unwrap();
-        for item in &page.items {
-            let record = hub_writer::read_record(item).unwrap();
-            assert!(records.insert(record.external_id.clone(), record).is_none());
-        }
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            return records;
-        }
+    let listed = hub_writer::list_records(&*ports.records, TENANT, ENTITY_TYPE)
+        .await
+        .unwrap();
+    for record in listed {
+        assert!(records.insert(record.external_id.clone(), record).is_none());
     }
+    records
 }
 
 /// The transform DLQ of a replayer that dies right after its first send: its first delete

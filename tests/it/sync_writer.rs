@@ -18,7 +18,7 @@ use hub_connectors::{
 };
 use hub_core::keys;
 use hub_core::model::{ExecutionStatus, TenantId};
-use hub_core::ports::{Index, Ports, QueryRequest, SystemClock, Topology};
+use hub_core::ports::{Ports, SystemClock, Topology};
 use hub_fetch::{FetchConfig, FetchHandler};
 use hub_host::{Host, HostOptions, QueueFunction, RunningHost};
 use hub_sync::{ExecutionRecord, SyncService};
@@ -201,40 +201,22 @@ async fn sync_once(sync: &SyncService) -> (ExecutionRecord, Duration) {
 /// Every record of the demo tenant's contacts, by external id (the sample API's record id),
 /// read item by item from the records table.
 async fn stored_records(ports: &Ports) -> BTreeMap<String, StoredRecord> {
+    let listed = hub_writer::list_records(&*ports.records, TENANT, ENTITY_TYPE)
+        .await
+        .unwrap();
+    let items = listed.len();
     let mut records = BTreeMap::new();
-    let mut items = 0;
-    let mut start = None;
-    loop {
-        let page = ports
-            .records
-            .query(
-                QueryRequest::partition(
-                    Index::Primary,
-                    keys::records::partition(TENANT, ENTITY_TYPE),
-                )
-                .limit(1000)
-                .start_after(start),
-            )
-            .await
-            .unwrap();
-        for item in &page.items {
-            items += 1;
-            let record = hub_writer::read_record(item).unwrap();
-            assert_eq!(
-                record.record_id,
-                hub_writer::record_id(TENANT, ENTITY_TYPE, &record.dedup_key),
-                "a record is stored under the id of its dedup key"
-            );
-            let external_id = record.external_id.clone();
-            assert!(
-                records.insert(external_id.clone(), record).is_none(),
-                "record {external_id} stored twice"
-            );
-        }
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            break;
-        }
+    for record in listed {
+        assert_eq!(
+            record.record_id,
+            hub_writer::record_id(TENANT, ENTITY_TYPE, &record.dedup_key),
+            "a record is stored under the id of its dedup key"
+        );
+        let external_id = record.external_id.clone();
+        assert!(
+            records.insert(external_id.clone(), record).is_none(),
+            "record {external_id} stored twice"
+        );
     }
     assert_eq!(items, records.len());
     records

@@ -19,10 +19,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use hub_core::keys;
 use hub_core::messages::{BatchSource, Envelope, WriteBatch};
 use hub_core::ports::IdGenerator;
-use hub_core::ports::{Index, Ports, QueryRequest, SystemClock, Topology, UlidGenerator};
+use hub_core::ports::{Ports, SystemClock, Topology, UlidGenerator};
 use hub_host::{Host, HostOptions, QueueFunction};
 use hub_runtime::{HandlerError, MessageHandler, QueueMessage};
 use hub_testkit::moto::MotoServer;
@@ -31,7 +30,7 @@ use hub_webhooks::{
     Outcome, RateLimiting, Receiver, ReceiverOptions, ResolvedSecrets, RouteConfig, Verifier,
     WebhookRoute, extract_records, list_unrouted,
 };
-use hub_writer::{BatchReport, StoredRecord, Writer, read_record};
+use hub_writer::{BatchReport, StoredRecord, Writer};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -338,21 +337,9 @@ struct ExpectedRecord {
 }
 
 async fn records_of(ports: &Ports, entity: &str) -> Vec<StoredRecord> {
-    let request = QueryRequest::partition(Index::Primary, keys::records::partition(TENANT, entity));
-    let mut records = Vec::new();
-    let mut start = None;
-    loop {
-        let page = ports
-            .records
-            .query(request.clone().start_after(start))
-            .await
-            .unwrap();
-        records.extend(page.items.iter().map(|item| read_record(item).unwrap()));
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            return records;
-        }
-    }
+    hub_writer::list_records(&*ports.records, TENANT, entity)
+        .await
+        .unwrap()
 }
 
 async fn every_fixture_reaches_the_records_table_once(ports: Ports) {

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use hub_core::keys;
 use hub_core::model::{ExecutionStatus, TenantId};
-use hub_core::ports::{Index, Ports, QueryRequest, QueueRole, SystemClock, Topology};
+use hub_core::ports::{Ports, QueueRole, SystemClock, Topology};
 use hub_sync::{ExecutionRecord, SyncService};
 use serde_json::Value;
 
@@ -211,37 +211,21 @@ fn progress(run: &ExecutionRecord) -> String {
 /// Every stored contact of the demo tenant by external id; fails on an id stored twice.
 async fn stored_records(ports: &Ports) -> BTreeMap<String, hub_writer::StoredRecord> {
     let mut records = BTreeMap::new();
-    let mut start = None;
-    loop {
-        let page = ports
-            .records
-            .query(
-                QueryRequest::partition(
-                    Index::Primary,
-                    keys::records::partition(TENANT, ENTITY_TYPE),
-                )
-                .limit(1000)
-                .start_after(start),
-            )
-            .await
-            .unwrap();
-        for item in &page.items {
-            let record = hub_writer::read_record(item).unwrap();
-            assert_eq!(
-                record.record_id,
-                hub_writer::record_id(TENANT, ENTITY_TYPE, &record.dedup_key)
-            );
-            let id = record.external_id.clone();
-            assert!(
-                records.insert(id.clone(), record).is_none(),
-                "record {id} is stored twice"
-            );
-        }
-        start = page.last_evaluated_key;
-        if start.is_none() {
-            return records;
-        }
+    let listed = hub_writer::list_records(&*ports.records, TENANT, ENTITY_TYPE)
+        .await
+        .unwrap();
+    for record in listed {
+        assert_eq!(
+            record.record_id,
+            hub_writer::record_id(TENANT, ENTITY_TYPE, &record.dedup_key)
+        );
+        let id = record.external_id.clone();
+        assert!(
+            records.insert(id.clone(), record).is_none(),
+            "record {id} is stored twice"
+        );
     }
+    records
 }
 
 /// The newest contact the sample API serves (it sorts by `updatedAt`, then id): its id and its

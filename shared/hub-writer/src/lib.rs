@@ -135,7 +135,7 @@ use hub_sync::SyncService;
 pub use error::WriterError;
 pub use handler::WriteHandler;
 pub use lookup::{RecordsLookup, lookup_by_external_ids};
-pub use record::{RecordLineage, StoredRecord, get_record, read_record, record_id};
+pub use record::{RecordLineage, StoredRecord, get_record, list_records, read_record, record_id};
 pub use run::{Completion, PageEnqueued, PageRecorded, cursor_order_key};
 pub use upsert::{BatchReport, RecordFailure};
 

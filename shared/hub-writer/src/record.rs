@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use hub_core::keys::{self, records};
 use hub_core::messages::{BatchSource, WriteBatch, WriteItem};
 use hub_core::model::{ExternalRelationship, RelationshipSyncStatus};
-use hub_core::ports::{GSI1PK, GSI1SK, Item, Key, PK, SK, StateStore};
+use hub_core::ports::{GSI1PK, GSI1SK, Index, Item, Key, PK, QueryRequest, SK, StateStore};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -159,6 +159,28 @@ pub async fn get_record(
         .as_ref()
         .map(read_record)
         .transpose()
+}
+
+/// Every record of one entity type of a tenant, deleted-flagged ones included, in record id
+/// order (a paged read of its partition: for operators' tools and tests, not the write path).
+pub async fn list_records(
+    records: &dyn StateStore,
+    tenant: &str,
+    entity_type: &str,
+) -> Result<Vec<StoredRecord>> {
+    let request = QueryRequest::partition(Index::Primary, records::partition(tenant, entity_type));
+    let mut listed = Vec::new();
+    let mut start = None;
+    loop {
+        let page = records.query(request.clone().start_after(start)).await?;
+        for item in &page.items {
+            listed.push(read_record(item)?);
+        }
+        start = page.last_evaluated_key;
+        if start.is_none() {
+            return Ok(listed);
+        }
+    }
 }
 
 pub(crate) fn str_attr<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
