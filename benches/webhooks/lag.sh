@@ -20,37 +20,12 @@ root="$(pwd)"
 deliveries="${1:-1000}"
 rate="${2:-50}"
 
-if [ -n "${HUB_BENCH_BIN:-}" ]; then
-  hub="$HUB_BENCH_BIN"
-else
-  export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
-  cargo build --release -p hub --quiet
-  hub="${CARGO_TARGET_DIR:-$root/target}/release/hub"
-fi
-
-work="$(mktemp -d "${HUB_BENCH_DATA_PARENT:-${TMPDIR:-/tmp}}/hub-webhook-lag.XXXXXX")"
-hub_pid=""
-cleanup() {
-  if [ -n "$hub_pid" ]; then kill -INT "$hub_pid" 2> /dev/null || true; wait "$hub_pid" 2> /dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-data="$work/data"
-export HUB_BACKEND=embedded HUB_DATA_DIR="$data"
-unset AWS_ENDPOINT_URL
+source benches/webhooks/hub-dev.sh
+hub_binary
+make_work hub-webhook-lag
 python3 benches/webhooks/lag.py documents "$work"
 "$hub" apply -f "$work/documents.json" > "$work/apply.log"
-
-RUST_LOG="${RUST_LOG:-info}" HUB_LOG_FORMAT=json "$hub" dev --port 0 --tick 3600 > "$work/hub.out" 2> "$work/hub.log" &
-hub_pid=$!
-address=""
-for _ in $(seq 100); do
-  address="$(sed -n 's|.*listening on http://\([^ ]*\).*|\1|p' "$work/hub.out" | head -n 1)"
-  [ -n "$address" ] && break
-  sleep 0.1
-done
-[ -n "$address" ] || { echo "hub dev did not start:"; cat "$work/hub.log"; exit 1; }
+start_hub_dev HUB_LOG_FORMAT=json
 
 echo "hub dev at http://$address ($(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg), data in $data)"
 python3 benches/webhooks/lag.py run "$work" "$address" "$data" "$deliveries" "$rate"

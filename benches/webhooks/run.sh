@@ -38,38 +38,15 @@ if ! command -v wrk > /dev/null; then
   fi
 fi
 
-if [ -n "${HUB_BENCH_BIN:-}" ]; then
-  hub="$HUB_BENCH_BIN"
-else
-  export CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
-  cargo build --release -p hub --quiet
-  hub="${CARGO_TARGET_DIR:-$root/target}/release/hub"
-fi
-
-work="$(mktemp -d "${HUB_BENCH_DATA_PARENT:-${TMPDIR:-/tmp}}/hub-webhook-bench.XXXXXX")"
-hub_pid=""
-cleanup() {
-  if [ -n "$hub_pid" ]; then kill -INT "$hub_pid" 2> /dev/null || true; wait "$hub_pid" 2> /dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-data="$work/data"
+source benches/webhooks/hub-dev.sh
+hub_binary
+make_work hub-webhook-bench
 python3 benches/webhooks/prepare.py "$work" "$stripe_requests"
-export HUB_BACKEND=embedded HUB_DATA_DIR="$data"
-unset AWS_ENDPOINT_URL
 "$hub" apply -f "$work/routes.json" > "$work/apply.log"
 echo "routes applied: $(grep -c WebhookRoute "$work/apply.log") (one per provider scheme)"
 
 # Request logs are written as they are in production (one line per delivery), to a file.
-RUST_LOG="${RUST_LOG:-info}" "$hub" dev --port 0 --tick 3600 > "$work/hub.out" 2> "$work/hub.log" &
-hub_pid=$!
-for _ in $(seq 100); do
-  address="$(sed -n 's|.*listening on http://\([^ ]*\).*|\1|p' "$work/hub.out" | head -n 1)"
-  [ -n "$address" ] && break
-  sleep 0.1
-done
-[ -n "$address" ] || { echo "hub dev did not start:"; cat "$work/hub.log"; exit 1; }
+start_hub_dev
 
 # The transformer `hub dev` runs beside the receiver works through what a run published after
 # the run ends; each run starts once it is done, so no run pays for the one before.
