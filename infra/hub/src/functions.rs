@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hub_connectors::{ConnectorCatalog, EgressPolicy, Fetcher, FetcherConfig};
-use hub_core::ports::{Ports, VISIBILITY_TIMEOUT};
+use hub_core::ports::Ports;
 use hub_fetch::{FetchConfig, FetchHandler};
 use hub_runtime::HandlerError;
 use hub_sync::SyncService;
@@ -33,7 +33,8 @@ pub fn register_all(host: Host) -> Host {
     let mut fetch_config = FetchConfig::default();
     let mut writer_config = WriterConfig::from_env();
     if let Some(visibility) = host.visibility_timeout_override() {
-        scale_leases(visibility, &mut fetch_config, &mut writer_config);
+        fetch_config.fit_visibility_timeout(visibility);
+        writer_config.fit_visibility_timeout(visibility);
     }
     let writer = Arc::new(WriteHandler::new(Writer::with_config(
         host.ports().clone(),
@@ -51,22 +52,6 @@ pub fn register_all(host: Host) -> Host {
         .queue_function(QueueFunction::new("transformer", "transform", transformer))
         .queue_function(QueueFunction::new("writer", "write", writer))
         .routes(crate::webhooks::router(Arc::new(receiver)))
-}
-
-/// Shortens the fetcher's page lease, the writer's completion lease and its sweep budget in
-/// proportion to a visibility timeout shorter than the queues' own. Each lease is what lets a
-/// redelivery take over from a delivery that died, and is sized to run out before the message
-/// comes back (120 s and 60 s against 180 s): were a lease to outlast the visibility timeout,
-/// the dead delivery's message would come back, find the lease still held and fail (a fetch
-/// job, until it reaches the DLQ) or leave the run's completion to nobody (a write batch).
-fn scale_leases(visibility: Duration, fetch: &mut FetchConfig, writer: &mut WriterConfig) {
-    let ratio = visibility.as_secs_f64() / VISIBILITY_TIMEOUT.as_secs_f64();
-    if ratio >= 1.0 {
-        return;
-    }
-    fetch.claim_lease = fetch.claim_lease.mul_f64(ratio);
-    writer.completion_lease = writer.completion_lease.mul_f64(ratio);
-    writer.completion_budget = writer.completion_budget.mul_f64(ratio);
 }
 
 /// The fetcher as on Lambda, except that its egress policy is the local sandbox's: the sample
@@ -178,32 +163,5 @@ impl TickHandler for DlqReplayer {
             running.store(false, Ordering::SeqCst);
         });
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_short_visibility_timeout_shortens_every_lease_below_it() {
-        let mut fetch = FetchConfig::default();
-        let mut writer = WriterConfig::default();
-        let visibility = Duration::from_secs(9);
-        scale_leases(visibility, &mut fetch, &mut writer);
-        assert_eq!(fetch.claim_lease, Duration::from_secs(6));
-        assert_eq!(writer.completion_lease, Duration::from_secs(3));
-        assert!(writer.completion_budget < writer.completion_lease);
-    }
-
-    #[test]
-    fn the_queues_own_visibility_timeout_or_a_longer_one_keeps_the_defaults() {
-        for seconds in [180, 600] {
-            let mut fetch = FetchConfig::default();
-            let mut writer = WriterConfig::default();
-            scale_leases(Duration::from_secs(seconds), &mut fetch, &mut writer);
-            assert_eq!(fetch.claim_lease, FetchConfig::default().claim_lease);
-            assert_eq!(writer, WriterConfig::default());
-        }
     }
 }

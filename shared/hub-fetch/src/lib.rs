@@ -112,3 +112,41 @@ impl Default for FetchConfig {
         }
     }
 }
+
+impl FetchConfig {
+    /// Shortens the page lease in proportion to a visibility timeout shorter than the queues'
+    /// own ([`hub_core::ports::VISIBILITY_TIMEOUT`]; a local host killed often uses one). The
+    /// lease is what lets a redelivery take over from a delivery that died, so it must run out
+    /// before the message comes back (120 s against 180 s): were it to outlast the visibility
+    /// timeout, the dead delivery's message would come back, find the lease held and fail,
+    /// until it reached the DLQ.
+    pub fn fit_visibility_timeout(&mut self, visibility: std::time::Duration) {
+        let ratio = visibility.as_secs_f64() / hub_core::ports::VISIBILITY_TIMEOUT.as_secs_f64();
+        if ratio < 1.0 {
+            self.claim_lease = self.claim_lease.mul_f64(ratio);
+        }
+    }
+}
+
+#[cfg(test)]
+mod config_tests {
+    use std::time::Duration;
+
+    use super::FetchConfig;
+
+    #[test]
+    fn a_short_visibility_timeout_shortens_the_page_lease_below_it() {
+        let mut fetch = FetchConfig::default();
+        fetch.fit_visibility_timeout(Duration::from_secs(9));
+        assert_eq!(fetch.claim_lease, Duration::from_secs(6));
+    }
+
+    #[test]
+    fn the_queues_own_visibility_timeout_or_a_longer_one_keeps_the_default() {
+        for seconds in [180, 600] {
+            let mut fetch = FetchConfig::default();
+            fetch.fit_visibility_timeout(Duration::from_secs(seconds));
+            assert_eq!(fetch.claim_lease, FetchConfig::default().claim_lease);
+        }
+    }
+}

@@ -186,6 +186,20 @@ impl Default for WriterConfig {
 }
 
 impl WriterConfig {
+    /// Shortens the completion lease and the sweep budget in proportion to a visibility timeout
+    /// shorter than the queues' own ([`hub_core::ports::VISIBILITY_TIMEOUT`]; a local host
+    /// killed often uses one). The lease lets a redelivery take over the completion of a
+    /// delivery that died, so it must run out before the message comes back (60 s against
+    /// 180 s): were it to outlast the visibility timeout, the returning batch would find the
+    /// claim held and the run's completion would be left to nobody.
+    pub fn fit_visibility_timeout(&mut self, visibility: Duration) {
+        let ratio = visibility.as_secs_f64() / hub_core::ports::VISIBILITY_TIMEOUT.as_secs_f64();
+        if ratio < 1.0 {
+            self.completion_lease = self.completion_lease.mul_f64(ratio);
+            self.completion_budget = self.completion_budget.mul_f64(ratio);
+        }
+    }
+
     /// The defaults, with `HUB_WRITER_TRANSACTION_SIZE` (1 to 100; 1 writes every record with
     /// its own conditional put) and `HUB_WRITER_CONCURRENCY` when set. A value that does not
     /// parse is ignored with a warning. moto copies a whole table for every transaction, so a
@@ -311,4 +325,28 @@ pub mod kind {
     pub const PAGE_MARKER: &str = "pipeline_page";
     pub const BATCH_MARKER: &str = "pipeline_batch";
     pub const CURSOR: &str = "cursor";
+}
+
+#[cfg(test)]
+mod config_tests {
+    use std::time::Duration;
+
+    use super::WriterConfig;
+
+    #[test]
+    fn a_short_visibility_timeout_shortens_the_completion_lease_below_it() {
+        let mut writer = WriterConfig::default();
+        writer.fit_visibility_timeout(Duration::from_secs(9));
+        assert_eq!(writer.completion_lease, Duration::from_secs(3));
+        assert!(writer.completion_budget < writer.completion_lease);
+    }
+
+    #[test]
+    fn the_queues_own_visibility_timeout_or_a_longer_one_keeps_the_defaults() {
+        for seconds in [180, 600] {
+            let mut writer = WriterConfig::default();
+            writer.fit_visibility_timeout(Duration::from_secs(seconds));
+            assert_eq!(writer, WriterConfig::default());
+        }
+    }
 }
