@@ -12,6 +12,7 @@ use hub_dlq::{
 };
 
 use crate::backend::BackendOptions;
+use crate::ops::truncate;
 
 #[derive(Debug, clap::Args)]
 pub struct DlqArgs {
@@ -228,10 +229,10 @@ fn listing_table(listing: &Listing, now: DateTime<Utc>) -> String {
                 format_age(message.age(now)),
                 message.receive_count,
                 message.replays,
-                cut(message.ids.tenant_id.as_deref().unwrap_or("-"), 12),
-                cut(message.ids.task_id.as_deref().unwrap_or("-"), 20),
-                cut(code, 24),
-                cut(reason, 80)
+                truncate(message.ids.tenant_id.as_deref().unwrap_or("-"), 12),
+                truncate(message.ids.task_id.as_deref().unwrap_or("-"), 20),
+                truncate(code, 24),
+                truncate(reason, 80)
             ));
         }
     }
@@ -343,16 +344,6 @@ fn outcome_line(message: &MessageOutcome) -> String {
         line.push_str(&format!(" ({error})"));
     }
     line
-}
-
-fn cut(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
-        text.to_owned()
-    } else {
-        let mut cut: String = text.chars().take(width.saturating_sub(1)).collect();
-        cut.push('…');
-        cut
-    }
 }
 
 #[cfg(test)]

@@ -264,7 +264,8 @@ fn table_row(execution: &SyncExecution) -> String {
     )
 }
 
-fn truncate(text: &str, width: usize) -> String {
+/// `text` cut to `width` characters, the last one an ellipsis when it was longer.
+pub(crate) fn truncate(text: &str, width: usize) -> String {
     if text.chars().count() <= width {
         text.to_owned()
     } else {
