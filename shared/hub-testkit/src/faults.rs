@@ -2,11 +2,18 @@
 //! passes every call to a real one, after asking the test's hook whether this call should fail
 //! instead (a process that dies between two calls, a throttled table) or only be counted.
 //!
-//! ```ignore
-//! let puts_fail = FaultyState::new(ports.state.clone(), |call| match call {
-//!     StateCall::Put => Err(StoreError::Unavailable("injected".into())),
-//!     _ => Ok(()),
-//! });
+//! ```
+//! use std::sync::Arc;
+//! use hub_core::ports::{StateStore, StoreError};
+//! use hub_testkit::faults::{FaultyState, StateCall};
+//!
+//! /// A store whose puts fail and whose other calls reach `state`.
+//! fn puts_fail(state: Arc<dyn StateStore>) -> FaultyState {
+//!     FaultyState::new(state, |call| match call {
+//!         StateCall::Put => Err(StoreError::Unavailable("injected".into())),
+//!         _ => Ok(()),
+//!     })
+//! }
 //! ```
 
 use std::sync::Arc;
