@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use hub_core::ports::{Ports, Queue, ReceiveOptions, ReceivedMessage};
+use hub_core::ports::{MAX_BATCH_ENTRIES, Ports, Queue, ReceiveOptions, ReceivedMessage};
 use hub_runtime::{FailureNotes, HandlerError, MessageHandler, QueueMessage, process_batch_noting};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -342,12 +342,25 @@ impl Worker {
                 return;
             }
         };
-        for message_id in &outcome.succeeded {
-            let Some(receipt) = receipts.get(message_id) else {
-                continue;
-            };
-            if let Err(error) = self.queue.delete(receipt).await {
-                tracing::warn!(%message_id, %error, "could not delete a handled message; it will be delivered again");
+        let handled: Vec<(&String, String)> = outcome
+            .succeeded
+            .iter()
+            .filter_map(|id| receipts.get(id).map(|receipt| (id, receipt.clone())))
+            .collect();
+        // One request per ten messages, as the SQS event source acknowledges a batch.
+        for chunk in handled.chunks(MAX_BATCH_ENTRIES) {
+            let handles: Vec<String> = chunk.iter().map(|(_, receipt)| receipt.clone()).collect();
+            match self.queue.delete_batch(&handles).await {
+                Ok(outcomes) => {
+                    for ((message_id, _), outcome) in chunk.iter().zip(outcomes) {
+                        if let Err(error) = outcome {
+                            tracing::warn!(%message_id, %error, "could not delete a handled message; it will be delivered again");
+                        }
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(messages = chunk.len(), %error, "could not delete handled messages; they will be delivered again");
+                }
             }
         }
         tracing::debug!(

@@ -12,20 +12,21 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::SdkError;
 use aws_sdk_sqs::operation::change_message_visibility::ChangeMessageVisibilityError;
 use aws_sdk_sqs::operation::delete_message::DeleteMessageError;
+use aws_sdk_sqs::operation::delete_message_batch::DeleteMessageBatchError;
 use aws_sdk_sqs::operation::get_queue_attributes::GetQueueAttributesError;
 use aws_sdk_sqs::operation::purge_queue::PurgeQueueError;
 use aws_sdk_sqs::operation::receive_message::ReceiveMessageError;
 use aws_sdk_sqs::operation::send_message::SendMessageError;
 use aws_sdk_sqs::operation::send_message_batch::SendMessageBatchError;
 use aws_sdk_sqs::types::{
-    Message, MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName,
-    SendMessageBatchRequestEntry,
+    DeleteMessageBatchRequestEntry, Message, MessageAttributeValue, MessageSystemAttributeName,
+    QueueAttributeName, SendMessageBatchRequestEntry,
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use chrono::{DateTime, Utc};
 use hub_core::ports::{
-    MAX_BATCH_ENTRIES, MAX_MESSAGE_BYTES, MAX_VISIBILITY, OutgoingMessage, Queue, QueueDepth,
-    QueueError, ReceiveOptions, ReceivedMessage, SendOutcome,
+    MAX_MESSAGE_BYTES, MAX_VISIBILITY, OutgoingMessage, Queue, QueueDepth, QueueError,
+    ReceiveOptions, ReceivedMessage, SendOutcome, check_batch_entries,
 };
 
 use crate::errors::{Fault, code, describe, is_validation_code, service_error};
@@ -175,6 +176,28 @@ impl SqsQueue {
             Ok(
                 e @ (DeleteMessageError::InvalidSecurity(_)
                 | DeleteMessageError::RequestThrottled(_)),
+            ) => QueueError::Unavailable(describe(&e)),
+            Ok(other) => self.by_code(&other),
+        }
+    }
+
+    fn delete_batch_error(&self, error: SdkError<DeleteMessageBatchError>) -> QueueError {
+        match service_error(error) {
+            Err(fault) => self.fault(fault),
+            Ok(
+                DeleteMessageBatchError::QueueDoesNotExist(_)
+                | DeleteMessageBatchError::InvalidAddress(_),
+            ) => self.unknown(),
+            Ok(
+                e @ (DeleteMessageBatchError::BatchEntryIdsNotDistinct(_)
+                | DeleteMessageBatchError::EmptyBatchRequest(_)
+                | DeleteMessageBatchError::InvalidBatchEntryId(_)
+                | DeleteMessageBatchError::TooManyEntriesInBatchRequest(_)
+                | DeleteMessageBatchError::UnsupportedOperation(_)),
+            ) => QueueError::Invalid(describe(&e)),
+            Ok(
+                e @ (DeleteMessageBatchError::InvalidSecurity(_)
+                | DeleteMessageBatchError::RequestThrottled(_)),
             ) => QueueError::Unavailable(describe(&e)),
             Ok(other) => self.by_code(&other),
         }
@@ -401,12 +424,7 @@ impl Queue for SqsQueue {
     ) -> Result<Vec<SendOutcome>, QueueError> {
         // Entry count first; the size of the batch counts only the entries that will be sent,
         // since an invalid entry fails alone (the contract pins this on both backends).
-        if messages.is_empty() || messages.len() > MAX_BATCH_ENTRIES {
-            return Err(QueueError::Invalid(format!(
-                "a batch holds 1 to {MAX_BATCH_ENTRIES} messages, not {}",
-                messages.len()
-            )));
-        }
+        check_batch_entries(messages.len())?;
         let mut outcomes: Vec<Option<SendOutcome>> = vec![None; messages.len()];
         let mut entries = Vec::with_capacity(messages.len());
         let mut sent_bytes = 0;
@@ -512,6 +530,66 @@ impl Queue for SqsQueue {
             .await
             .map_err(|e| self.delete_error(e))?;
         Ok(())
+    }
+
+    async fn delete_batch(
+        &self,
+        receipt_handles: &[String],
+    ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
+        check_batch_entries(receipt_handles.len())?;
+        let mut outcomes: Vec<Result<(), QueueError>> = Vec::with_capacity(receipt_handles.len());
+        let mut entries = Vec::with_capacity(receipt_handles.len());
+        for (index, receipt_handle) in receipt_handles.iter().enumerate() {
+            if receipt_handle.is_empty() {
+                outcomes.push(Err(QueueError::InvalidReceipt));
+                continue;
+            }
+            outcomes.push(Ok(()));
+            entries.push(
+                DeleteMessageBatchRequestEntry::builder()
+                    .id(index.to_string())
+                    .receipt_handle(receipt_handle)
+                    .build()
+                    .map_err(|e| QueueError::Invalid(e.to_string()))?,
+            );
+        }
+        if entries.is_empty() {
+            return Ok(outcomes);
+        }
+        let output = self
+            .client
+            .delete_message_batch()
+            .queue_url(&self.url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .map_err(|e| self.delete_batch_error(e))?;
+        for failed in output.failed {
+            let Some(outcome) = failed
+                .id
+                .parse::<usize>()
+                .ok()
+                .and_then(|index| outcomes.get_mut(index))
+            else {
+                continue;
+            };
+            *outcome = Err(match failed.code.as_str() {
+                "ReceiptHandleIsInvalid" | "InvalidIdFormat" | "MessageNotInflight" => {
+                    QueueError::InvalidReceipt
+                }
+                code if failed.sender_fault || is_validation_code(code) => {
+                    QueueError::Invalid(format!(
+                        "{code}: {}",
+                        failed.message.as_deref().unwrap_or("no message")
+                    ))
+                }
+                code => QueueError::Unavailable(format!(
+                    "{code}: {}",
+                    failed.message.as_deref().unwrap_or("no message")
+                )),
+            });
+        }
+        Ok(outcomes)
     }
 
     async fn change_visibility(

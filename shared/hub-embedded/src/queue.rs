@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hub_core::ports::{
-    Clock, IdGenerator, MAX_BATCH_ENTRIES, MAX_MESSAGE_BYTES, MAX_VISIBILITY, OutgoingMessage,
-    Queue, QueueDepth, QueueError, QueueSpec, ReceiveOptions, ReceivedMessage, SendOutcome,
+    Clock, IdGenerator, MAX_MESSAGE_BYTES, MAX_VISIBILITY, OutgoingMessage, Queue, QueueDepth,
+    QueueError, QueueSpec, ReceiveOptions, ReceivedMessage, SendOutcome, check_batch_entries,
 };
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::Notify;
@@ -407,12 +407,7 @@ impl Queue for SqliteQueue {
         &self,
         messages: Vec<OutgoingMessage>,
     ) -> Result<Vec<SendOutcome>, QueueError> {
-        if messages.is_empty() || messages.len() > MAX_BATCH_ENTRIES {
-            return Err(QueueError::Invalid(format!(
-                "a batch holds 1 to {MAX_BATCH_ENTRIES} messages, not {}",
-                messages.len()
-            )));
-        }
+        check_batch_entries(messages.len())?;
         // Invalid entries fail alone; the rest must still fit one request, as SQS requires.
         let mut outcomes: Vec<SendOutcome> = Vec::with_capacity(messages.len());
         let mut accepted = Vec::new();
@@ -496,6 +491,47 @@ impl Queue for SqliteQueue {
             })
             .await?;
         Ok(())
+    }
+
+    async fn delete_batch(
+        &self,
+        receipt_handles: &[String],
+    ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
+        check_batch_entries(receipt_handles.len())?;
+        let mut outcomes = Vec::with_capacity(receipt_handles.len());
+        let mut ids = Vec::with_capacity(receipt_handles.len());
+        for receipt_handle in receipt_handles {
+            match message_id_of(receipt_handle) {
+                Ok(id) => {
+                    ids.push(id.to_owned());
+                    outcomes.push(Ok(()));
+                }
+                Err(invalid) => outcomes.push(Err(invalid)),
+            }
+        }
+        if ids.is_empty() {
+            return Ok(outcomes);
+        }
+        let queue = Arc::clone(&self.physical_name);
+        // One commit for the whole batch: a consumer's acknowledgements cost one fsync, not ten.
+        self.db
+            .call(move |conn| {
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(QueueError::from_sqlite)?;
+                {
+                    let mut stmt = tx
+                        .prepare_cached("DELETE FROM messages WHERE queue = ?1 AND id = ?2")
+                        .map_err(QueueError::from_sqlite)?;
+                    for id in &ids {
+                        stmt.execute(params![queue, id])
+                            .map_err(QueueError::from_sqlite)?;
+                    }
+                }
+                tx.commit().map_err(QueueError::from_sqlite)
+            })
+            .await?;
+        Ok(outcomes)
     }
 
     async fn change_visibility(

@@ -184,6 +184,7 @@ macro_rules! contract_tests {
             change_visibility_releases_and_extends,
             change_visibility_of_a_deleted_message_is_invalid,
             delete_with_an_earlier_receipt_handle_succeeds,
+            delete_batch_deletes_each_and_fails_bad_handles_alone,
             redrive_moves_a_message_to_the_dlq_after_max_receives,
             depth_counts_visible_in_flight_and_delayed,
             purge_removes_every_message,

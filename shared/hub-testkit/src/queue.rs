@@ -343,6 +343,38 @@ pub async fn delete_with_an_earlier_receipt_handle_succeeds(h: &dyn Harness) {
     assert_eq!(queue.depth().await.unwrap(), depth(0, 0, 0));
 }
 
+pub async fn delete_batch_deletes_each_and_fails_bad_handles_alone(h: &dyn Harness) {
+    let ports = h.fresh(&topology()).await;
+    let queue = ports.queue("work").unwrap();
+    for body in ["a", "b", "c"] {
+        queue.send(OutgoingMessage::new(body)).await.unwrap();
+    }
+    let received = receive_count(&*queue, 3).await;
+    assert_eq!(received.len(), 3);
+    let mut handles: Vec<String> = received.iter().map(|m| m.receipt_handle.clone()).collect();
+    handles.insert(1, String::new());
+    let outcomes = queue.delete_batch(&handles).await.unwrap();
+    assert_eq!(
+        outcomes,
+        vec![Ok(()), Err(QueueError::InvalidReceipt), Ok(()), Ok(())]
+    );
+    assert_eq!(queue.depth().await.unwrap(), depth(0, 0, 0));
+    // As with `delete`, a message that is already gone deletes without error.
+    assert_eq!(
+        queue.delete_batch(&handles[..1]).await.unwrap(),
+        vec![Ok(())]
+    );
+    for size in [0, 11] {
+        assert!(
+            matches!(
+                queue.delete_batch(&vec![handles[0].clone(); size]).await,
+                Err(QueueError::Invalid(_))
+            ),
+            "a batch of {size} handles"
+        );
+    }
+}
+
 pub async fn redrive_moves_a_message_to_the_dlq_after_max_receives(h: &dyn Harness) {
     let ports = h.fresh(&topology()).await;
     let work = ports.queue("work").unwrap();

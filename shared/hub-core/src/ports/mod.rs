@@ -23,6 +23,7 @@ pub use clock::{Clock, IdGenerator, ManualClock, SystemClock, UlidGenerator};
 pub use queue::{
     MAX_BATCH_ENTRIES, MAX_DELAY, MAX_MESSAGE_BYTES, MAX_VISIBILITY, MAX_WAIT, OutgoingMessage,
     Queue, QueueDepth, QueueError, QueueSpec, ReceiveOptions, ReceivedMessage, SendOutcome,
+    check_batch_entries,
 };
 pub use secrets::{
     CachedSecretStore, MAX_SECRET_BYTES, SecretError, SecretStore, SecretVersion,

@@ -158,6 +158,17 @@ pub struct QueueDepth {
 /// The result of one entry of a batch send.
 pub type SendOutcome = Result<String, QueueError>;
 
+/// A batch request (send or delete) holds 1 to [`MAX_BATCH_ENTRIES`] entries.
+pub fn check_batch_entries(entries: usize) -> Result<(), QueueError> {
+    if (1..=MAX_BATCH_ENTRIES).contains(&entries) {
+        Ok(())
+    } else {
+        Err(QueueError::Invalid(format!(
+            "a batch holds 1 to {MAX_BATCH_ENTRIES} entries, not {entries}"
+        )))
+    }
+}
+
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum QueueError {
     #[error("no queue named `{0}`")]
@@ -202,6 +213,21 @@ pub trait Queue: Send + Sync {
 
     /// Deletes a received message. Deleting one that is already gone succeeds.
     async fn delete(&self, receipt_handle: &str) -> Result<(), QueueError>;
+
+    /// Deletes up to 10 received messages in one request (SQS `DeleteMessageBatch`); one outcome
+    /// per handle, in order, and a bad handle fails alone. The default deletes one by one;
+    /// adapters override it so a consumer pays one round trip (or one commit) per batch.
+    async fn delete_batch(
+        &self,
+        receipt_handles: &[String],
+    ) -> Result<Vec<Result<(), QueueError>>, QueueError> {
+        check_batch_entries(receipt_handles.len())?;
+        let mut outcomes = Vec::with_capacity(receipt_handles.len());
+        for receipt_handle in receipt_handles {
+            outcomes.push(self.delete(receipt_handle).await);
+        }
+        Ok(outcomes)
+    }
 
     /// Makes an in-flight message visible again after `timeout` (zero: now).
     async fn change_visibility(
