@@ -51,7 +51,7 @@ async fn embedded_sync_writes_each_record_once_then_skips_then_updates_the_chang
     .await
     .unwrap()
     .unwrap();
-    let report = scenario(ports, EMBEDDED_RECORDS, WriterConfig::default(), 4).await;
+    let report = scenario(ports, EMBEDDED_RECORDS, WriterConfig::default()).await;
     eprintln!("embedded, {EMBEDDED_RECORDS} records: {report}");
 }
 
@@ -73,37 +73,28 @@ async fn moto_sync_writes_each_record_once_then_skips_then_updates_the_changed()
     let ports = hub_aws::connect(&settings, &topology, Arc::new(SystemClock))
         .await
         .unwrap();
-    let (config, write_concurrency) = moto_writer();
-    let report = scenario(ports, MOTO_RECORDS, config, write_concurrency).await;
+    let report = scenario(ports, MOTO_RECORDS, moto_writer()).await;
     eprintln!("moto, {MOTO_RECORDS} records: {report}");
 }
 
-/// The writer as it must run against moto, and how many write messages it handles at once.
+/// The writer as it must run against moto ([`WriterConfig::for_moto`]).
 ///
 /// moto applies `TransactWriteItems` by deep-copying every table the transaction touches and
 /// restoring the copy when a condition fails, without isolating concurrent requests: a
 /// transaction on the records table costs time proportional to the table, and concurrent
 /// transactions on one execution item lose ADDs (BENCHMARKS.md, "Writer"), after which the
 /// run's batch count never matches and the run never completes. So: every record is its own
-/// conditional put (`HUB_WRITER_TRANSACTION_SIZE=1` does the same for `hub dev` and the
-/// Lambda), and the write queue's function handles one message at a time, so the batch-count
-/// transactions on the execution item never overlap one another. DynamoDB needs neither.
-fn moto_writer() -> (WriterConfig, usize) {
-    let config = WriterConfig {
-        transaction_size: 1,
-        ..WriterConfig::default()
-    };
-    (config, 1)
+/// conditional put, and the write queue's function handles one message at a time, so the
+/// batch-count transactions on the execution item never overlap one another
+/// (`HUB_WRITER_TRANSACTION_SIZE=1 HUB_WRITER_MESSAGE_CONCURRENCY=1` does the same for `hub
+/// dev` and the Lambda). DynamoDB needs neither.
+fn moto_writer() -> WriterConfig {
+    WriterConfig::default().for_moto()
 }
 
 /// The pipeline's three queue functions on `ports`, as `hub dev` registers them, except that
-/// the writer has `config` and handles `write_concurrency` messages of a batch at once. No
-/// scheduler tick: the test starts each run itself.
-async fn start_pipeline(
-    ports: &Ports,
-    config: WriterConfig,
-    write_concurrency: usize,
-) -> RunningHost {
+/// the writer has `config`. No scheduler tick: the test starts each run itself.
+async fn start_pipeline(ports: &Ports, config: WriterConfig) -> RunningHost {
     let fetcher = Fetcher::new(
         FetcherConfig {
             egress: EgressPolicy::local_sandbox(),
@@ -118,9 +109,10 @@ async fn start_pipeline(
         fetcher,
         FetchConfig::default(),
     );
-    let writer = WriteHandler::new(Writer::with_config(ports.clone(), config));
-    let mut write = QueueFunction::new("writer", "write", Arc::new(writer));
-    write.concurrency = write_concurrency;
+    let writer = Writer::with_config(ports.clone(), config);
+    let message_concurrency = writer.config().message_concurrency;
+    let mut write = QueueFunction::new("writer", "write", Arc::new(WriteHandler::new(writer)));
+    write.concurrency = message_concurrency;
     Host::new(
         ports.clone(),
         HostOptions {
@@ -280,12 +272,7 @@ fn versions(records: &BTreeMap<String, StoredRecord>) -> BTreeMap<i64, usize> {
 }
 
 /// The four runs; returns their durations for the test's output.
-async fn scenario(
-    ports: Ports,
-    total: u64,
-    config: WriterConfig,
-    write_concurrency: usize,
-) -> String {
+async fn scenario(ports: Ports, total: u64, config: WriterConfig) -> String {
     let sample = SampleServer::start(SampleConfig {
         contacts: total,
         ..SampleConfig::default()
@@ -293,7 +280,7 @@ async fn scenario(
     .await
     .unwrap();
     apply_demo(&ports, &sample, false).await;
-    let host = start_pipeline(&ports, config, write_concurrency).await;
+    let host = start_pipeline(&ports, config).await;
     let sync = SyncService::new(ports.clone());
     let mut timings = Vec::new();
 

@@ -8,11 +8,8 @@ use hub_core::ports::{Clock, QueueRole, SystemClock};
 use hub_runtime::FailureNotes;
 use hub_runtime::lambda::run_sqs_function_noting;
 use hub_runtime::telemetry::{LogFormat, init};
-use hub_writer::WriteHandler;
+use hub_writer::{WriteHandler, Writer, WriterConfig};
 use lambda_runtime::Error;
-
-/// Messages of one SQS batch written at once; each batch's writes are concurrent already.
-const CONCURRENCY: usize = 4;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -20,10 +17,8 @@ async fn main() -> Result<(), Error> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let ports = connect(&AwsSettings::from_env(), &topology_from_env(), clock).await?;
     let notes = FailureNotes::for_queue(&ports, QueueRole::Write.logical_name());
-    run_sqs_function_noting(
-        Arc::new(WriteHandler::from_ports(ports)),
-        CONCURRENCY,
-        notes,
-    )
-    .await
+    let writer = Writer::with_config(ports, WriterConfig::from_env());
+    // Messages of one SQS batch written at once; each message's writes are concurrent already.
+    let concurrency = writer.config().message_concurrency;
+    run_sqs_function_noting(Arc::new(WriteHandler::new(writer)), concurrency, notes).await
 }

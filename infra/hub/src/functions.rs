@@ -36,10 +36,10 @@ pub fn register_all(host: Host) -> Host {
         fetch_config.fit_visibility_timeout(visibility);
         writer_config.fit_visibility_timeout(visibility);
     }
-    let writer = Arc::new(WriteHandler::new(Writer::with_config(
-        host.ports().clone(),
-        writer_config,
-    )));
+    let writer = Writer::with_config(host.ports().clone(), writer_config);
+    let message_concurrency = writer.config().message_concurrency;
+    let mut write = QueueFunction::new("writer", "write", Arc::new(WriteHandler::new(writer)));
+    write.concurrency = message_concurrency;
     let transformer = Arc::new(TransformHandler::new(host.ports().clone()));
     let host = match fetch_handler(host.ports(), fetch_config) {
         Ok(fetcher) => host.queue_function(QueueFunction::new("fetcher", "fetch", fetcher)),
@@ -50,7 +50,7 @@ pub fn register_all(host: Host) -> Host {
     };
     host.tick_function("sync-trigger", Arc::new(SyncTrigger(sync)))
         .queue_function(QueueFunction::new("transformer", "transform", transformer))
-        .queue_function(QueueFunction::new("writer", "write", writer))
+        .queue_function(write)
         .routes(crate::webhooks::router(Arc::new(receiver)))
 }
 

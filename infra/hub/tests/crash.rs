@@ -130,6 +130,7 @@ fn start_hub(
         .env_remove("HUB_BACKEND")
         .env_remove("HUB_WRITER_TRANSACTION_SIZE")
         .env_remove("HUB_WRITER_CONCURRENCY")
+        .env_remove("HUB_WRITER_MESSAGE_CONCURRENCY")
         .stdout(std::fs::File::create(&stdout).unwrap())
         .stderr(std::fs::File::create(&stderr).unwrap())
         .spawn()

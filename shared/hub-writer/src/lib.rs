@@ -15,7 +15,7 @@
 //! | `data` | the mapped entity as JSON text (exact numbers, whatever the backend does to them) |
 //! | `externalRelationships` | JSON text of a list of [`hub_core::model::ExternalRelationship`]; one entry per (integration, external id), refreshed on every write |
 //! | `lineage` | JSON text of [`RecordLineage`]: execution id or webhook delivery id, source batch and page cursor, record index, payload hash, schema id and version, written-at |
-//! | `payloadHash` | SHA-256 of the mapped entity's JSON text (`data`): the same hash again is skipped, not rewritten |
+//! | `payloadHash` | XXH3-128 of the mapped entity's JSON text (`data`): the same hash again is skipped, not rewritten |
 //! | `sourceModifiedAt` | [`hub_core::keys::sortable_time`] of the source's modification time, when the source has one |
 //! | `version` | 1 on creation, +1 on every write: the optimistic lock every update is conditioned on |
 //! | `deleted`, `deletedAt`, `deletedByExecution` | set by a soft `deleteIfRemoved` |
@@ -129,7 +129,7 @@ mod upsert;
 
 use std::time::Duration;
 
-use hub_core::ports::Ports;
+use hub_core::ports::{MAX_BATCH_ENTRIES, Ports};
 use hub_sync::SyncService;
 
 pub use error::WriterError;
@@ -147,8 +147,12 @@ pub struct WriterConfig {
     /// Operations per transaction (1..=100; DynamoDB's limit is 100 and 4 MB). Larger is fewer
     /// round trips; smaller loses less work when a condition cancels a transaction.
     pub transaction_size: usize,
-    /// Transactions (or single writes) in flight at once.
+    /// Transactions (or single writes) in flight at once, per message.
     pub write_concurrency: usize,
+    /// Write messages of one delivered batch handled at once (by the Lambda and by `hub dev`).
+    /// 1 keeps the run counters' transactions on one execution item from overlapping, which
+    /// moto needs (it does not isolate concurrent transactions; DynamoDB does).
+    pub message_concurrency: usize,
     /// How long throttled or unavailable writes are retried before the message fails as a
     /// whole (and is redelivered).
     pub retry_deadline: Duration,
@@ -174,6 +178,7 @@ impl Default for WriterConfig {
         Self {
             transaction_size: 25,
             write_concurrency: 4,
+            message_concurrency: 4,
             retry_deadline: Duration::from_secs(20),
             completion_lease: Duration::from_secs(60),
             completion_budget: Duration::from_secs(15),
@@ -201,9 +206,11 @@ impl WriterConfig {
     }
 
     /// The defaults, with `HUB_WRITER_TRANSACTION_SIZE` (1 to 100; 1 writes every record with
-    /// its own conditional put) and `HUB_WRITER_CONCURRENCY` when set. A value that does not
-    /// parse is ignored with a warning. moto copies a whole table for every transaction, so a
-    /// writer against moto with a large table wants 1 (BENCHMARKS.md, "Writer").
+    /// its own conditional put), `HUB_WRITER_CONCURRENCY` (1 to 64) and
+    /// `HUB_WRITER_MESSAGE_CONCURRENCY` (1 to 10) when set. A value that does not parse is
+    /// ignored with a warning. moto copies a whole table for every transaction and does not
+    /// isolate concurrent ones, so a writer against moto wants a transaction size of 1 and one
+    /// message at a time ([`WriterConfig::for_moto`]; BENCHMARKS.md, "Writer").
     pub fn from_env() -> Self {
         let mut config = Self::default();
         let read = |name: &str, max: usize| -> Option<usize> {
@@ -222,13 +229,28 @@ impl WriterConfig {
         if let Some(concurrency) = read(ENV_CONCURRENCY, 64) {
             config.write_concurrency = concurrency;
         }
+        if let Some(concurrency) = read(ENV_MESSAGE_CONCURRENCY, MAX_BATCH_ENTRIES) {
+            config.message_concurrency = concurrency;
+        }
         config
+    }
+
+    /// The settings a writer against moto needs: every record its own conditional put, one
+    /// message at a time (the environment: `HUB_WRITER_TRANSACTION_SIZE=1
+    /// HUB_WRITER_MESSAGE_CONCURRENCY=1`).
+    pub fn for_moto(self) -> Self {
+        Self {
+            transaction_size: 1,
+            message_concurrency: 1,
+            ..self
+        }
     }
 }
 
 /// Environment variables of [`WriterConfig::from_env`].
 pub const ENV_TRANSACTION_SIZE: &str = "HUB_WRITER_TRANSACTION_SIZE";
 pub const ENV_CONCURRENCY: &str = "HUB_WRITER_CONCURRENCY";
+pub const ENV_MESSAGE_CONCURRENCY: &str = "HUB_WRITER_MESSAGE_CONCURRENCY";
 
 /// The writer on one backend's ports. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -249,6 +271,7 @@ impl Writer {
                 .transaction_size
                 .clamp(1, hub_core::ports::MAX_TRANSACT_ITEMS),
             write_concurrency: config.write_concurrency.max(1),
+            message_concurrency: config.message_concurrency.clamp(1, MAX_BATCH_ENTRIES),
             sweep_page_size: config.sweep_page_size.clamp(1, 1000),
             lookup_concurrency: config.lookup_concurrency.max(1),
             ..config
