@@ -29,7 +29,7 @@ pub struct MappedRecord {
     pub data: EntityJson,
     /// From the sync task's `modifiedSinceField` (or the source entity's `modifiedField`).
     pub source_modified_at: Option<DateTime<Utc>>,
-    /// SHA-256 (hex) of `data`'s text, which is canonical (members sorted by key, no
+    /// XXH3-128 (32 hex digits) of `data`'s text, which is canonical (members sorted by key, no
     /// whitespace, serde_json's escapes and number forms): the writer skips an item whose
     /// stored entity has the same hash. Kept in step with `data` by
     /// [`BatchOutcome::resolve_relationships`].

@@ -142,7 +142,7 @@ fn salesforce_contacts_map_to_c_contact() {
         ada.source_modified_at,
         Some(Utc.with_ymd_and_hms(2024, 3, 1, 8, 0, 0).unwrap())
     );
-    assert_eq!(ada.payload_hash.len(), 64);
+    assert_eq!(ada.payload_hash.len(), 32);
 
     let RecordOutcome::Skipped(deleted) = &outcome.records[1] else {
         panic!(
