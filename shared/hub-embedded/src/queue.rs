@@ -271,6 +271,15 @@ fn receive_in(
     Ok((delivered, redriven_to))
 }
 
+/// The `+` before `?1` and `?5` keeps SQLite from planning with their bound values: with a
+/// parameter compared to a key column under an ORDER BY, or in LIMIT, it re-prepares the cached
+/// statement at every use (see `crate::state::QueryPlan::statement`). The plan is the same.
+const NEXT_VISIBLE: &str =
+    "SELECT seq, id, body, attributes, sent_at_ms, visible_at_ms, receive_count
+     FROM messages
+     WHERE queue = +?1 AND visible_at_ms <= ?2 AND (visible_at_ms, seq) > (?3, ?4)
+     ORDER BY visible_at_ms, seq LIMIT +?5";
+
 fn next_visible(
     conn: &Connection,
     queue: &str,
@@ -279,12 +288,7 @@ fn next_visible(
     limit: usize,
 ) -> Result<Vec<Candidate>, QueueError> {
     let mut stmt = conn
-        .prepare_cached(
-            "SELECT seq, id, body, attributes, sent_at_ms, visible_at_ms, receive_count
-             FROM messages
-             WHERE queue = ?1 AND visible_at_ms <= ?2 AND (visible_at_ms, seq) > (?3, ?4)
-             ORDER BY visible_at_ms, seq LIMIT ?5",
-        )
+        .prepare_cached(NEXT_VISIBLE)
         .map_err(QueueError::from_sqlite)?;
     stmt.query_map(params![queue, now, after.0, after.1, limit as i64], |row| {
         Ok(Candidate {
@@ -618,5 +622,33 @@ impl Queue for SqliteQueue {
             })
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receiving_reuses_one_plan_of_the_visibility_index() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        for now in [1, 2, 3] {
+            next_visible(&conn, "q", now, (0, 0), 10).unwrap();
+        }
+        let stmt = conn.prepare_cached(NEXT_VISIBLE).unwrap();
+        assert_eq!(stmt.get_status(rusqlite::StatementStatus::RePrepare), 0);
+        drop(stmt);
+        let plan: String = conn
+            .query_row(
+                &format!("EXPLAIN QUERY PLAN {NEXT_VISIBLE}"),
+                params!["q", 1, 0, 0, 10],
+                |row| row.get(3),
+            )
+            .unwrap();
+        assert!(
+            plan.contains("USING INDEX messages_visible (queue=?"),
+            "{plan}"
+        );
     }
 }
