@@ -110,9 +110,9 @@ async fn start_pipeline(ports: &Ports, config: WriterConfig) -> RunningHost {
         fetcher,
         FetchConfig::default(),
     );
-    let writer = Writer::with_config(ports.clone(), config);
-    let message_concurrency = writer.config().message_concurrency;
-    let mut write = QueueFunction::new("writer", "write", Arc::new(WriteHandler::new(writer)));
+    let writer = WriteHandler::new(Writer::with_config(ports.clone(), config));
+    let message_concurrency = writer.message_concurrency();
+    let mut write = QueueFunction::new("writer", "write", Arc::new(writer));
     write.concurrency = message_concurrency;
     Host::new(
         ports.clone(),

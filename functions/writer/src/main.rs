@@ -8,7 +8,7 @@ use hub_core::ports::{Clock, QueueRole, SystemClock};
 use hub_runtime::FailureNotes;
 use hub_runtime::lambda::run_sqs_function_noting;
 use hub_runtime::telemetry::{LogFormat, init};
-use hub_writer::{WriteHandler, Writer, WriterConfig};
+use hub_writer::WriteHandler;
 use lambda_runtime::Error;
 
 #[tokio::main]
@@ -17,8 +17,8 @@ async fn main() -> Result<(), Error> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let ports = connect(&AwsSettings::from_env(), &topology_from_env(), clock).await?;
     let notes = FailureNotes::for_queue(&ports, QueueRole::Write.logical_name());
-    let writer = Writer::with_config(ports, WriterConfig::from_env());
+    let handler = WriteHandler::from_ports(ports);
     // Messages of one SQS batch written at once; each message's writes are concurrent already.
-    let concurrency = writer.config().message_concurrency;
-    run_sqs_function_noting(Arc::new(WriteHandler::new(writer)), concurrency, notes).await
+    let concurrency = handler.message_concurrency();
+    run_sqs_function_noting(Arc::new(handler), concurrency, notes).await
 }

@@ -36,9 +36,9 @@ pub fn register_all(host: Host) -> Host {
         fetch_config.fit_visibility_timeout(visibility);
         writer_config.fit_visibility_timeout(visibility);
     }
-    let writer = Writer::with_config(host.ports().clone(), writer_config);
-    let message_concurrency = writer.config().message_concurrency;
-    let mut write = QueueFunction::new("writer", "write", Arc::new(WriteHandler::new(writer)));
+    let writer = WriteHandler::new(Writer::with_config(host.ports().clone(), writer_config));
+    let message_concurrency = writer.message_concurrency();
+    let mut write = QueueFunction::new("writer", "write", Arc::new(writer));
     write.concurrency = message_concurrency;
     let transformer = Arc::new(TransformHandler::new(host.ports().clone()));
     let host = match fetch_handler(host.ports(), fetch_config) {

@@ -342,14 +342,17 @@ impl Worker {
                 return;
             }
         };
-        let handled: Vec<(&String, String)> = outcome
+        let handled: Vec<(&String, &String)> = outcome
             .succeeded
             .iter()
-            .filter_map(|id| receipts.get(id).map(|receipt| (id, receipt.clone())))
+            .filter_map(|id| receipts.get(id).map(|receipt| (id, receipt)))
             .collect();
         // One request per ten messages, as the SQS event source acknowledges a batch.
         for chunk in handled.chunks(MAX_BATCH_ENTRIES) {
-            let handles: Vec<String> = chunk.iter().map(|(_, receipt)| receipt.clone()).collect();
+            let handles: Vec<String> = chunk
+                .iter()
+                .map(|(_, receipt)| (*receipt).clone())
+                .collect();
             match self.queue.delete_batch(&handles).await {
                 Ok(outcomes) => {
                     for ((message_id, _), outcome) in chunk.iter().zip(outcomes) {

@@ -19,8 +19,8 @@ use aws_sdk_sqs::operation::receive_message::ReceiveMessageError;
 use aws_sdk_sqs::operation::send_message::SendMessageError;
 use aws_sdk_sqs::operation::send_message_batch::SendMessageBatchError;
 use aws_sdk_sqs::types::{
-    DeleteMessageBatchRequestEntry, Message, MessageAttributeValue, MessageSystemAttributeName,
-    QueueAttributeName, SendMessageBatchRequestEntry,
+    BatchResultErrorEntry, DeleteMessageBatchRequestEntry, Message, MessageAttributeValue,
+    MessageSystemAttributeName, QueueAttributeName, SendMessageBatchRequestEntry,
 };
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use chrono::{DateTime, Utc};
@@ -32,6 +32,25 @@ use hub_core::ports::{
 use crate::errors::{Fault, code, describe, is_validation_code, service_error};
 
 const STRING: &str = "String";
+
+/// The error of one failed entry of a batch request (send or delete). Sender faults are the
+/// entry's own; anything else (throttling, internal errors) may pass on a retry.
+fn entry_error(failed: &BatchResultErrorEntry) -> QueueError {
+    let message = || {
+        format!(
+            "{}: {}",
+            failed.code,
+            failed.message.as_deref().unwrap_or("no message")
+        )
+    };
+    match failed.code.as_str() {
+        "ReceiptHandleIsInvalid" | "InvalidIdFormat" | "MessageNotInflight" => {
+            QueueError::InvalidReceipt
+        }
+        code if failed.sender_fault || is_validation_code(code) => QueueError::Invalid(message()),
+        _ => QueueError::Unavailable(message()),
+    }
+}
 
 /// One SQS queue behind the `Queue` port.
 #[derive(Clone)]
@@ -466,20 +485,7 @@ impl Queue for SqsQueue {
             }
             for failed in output.failed {
                 if let Some(index) = slot(&failed.id) {
-                    let message = format!(
-                        "{}: {}",
-                        failed.code,
-                        failed.message.as_deref().unwrap_or("no message")
-                    );
-                    // Sender faults are the entry's own; anything else (throttling, internal
-                    // errors) may pass on a retry.
-                    outcomes[index] = Some(Err(
-                        if failed.sender_fault || is_validation_code(&failed.code) {
-                            QueueError::Invalid(message)
-                        } else {
-                            QueueError::Unavailable(message)
-                        },
-                    ));
+                    outcomes[index] = Some(Err(entry_error(&failed)));
                 }
             }
         }
@@ -573,21 +579,7 @@ impl Queue for SqsQueue {
             else {
                 continue;
             };
-            *outcome = Err(match failed.code.as_str() {
-                "ReceiptHandleIsInvalid" | "InvalidIdFormat" | "MessageNotInflight" => {
-                    QueueError::InvalidReceipt
-                }
-                code if failed.sender_fault || is_validation_code(code) => {
-                    QueueError::Invalid(format!(
-                        "{code}: {}",
-                        failed.message.as_deref().unwrap_or("no message")
-                    ))
-                }
-                code => QueueError::Unavailable(format!(
-                    "{code}: {}",
-                    failed.message.as_deref().unwrap_or("no message")
-                )),
-            });
+            *outcome = Err(entry_error(&failed));
         }
         Ok(outcomes)
     }

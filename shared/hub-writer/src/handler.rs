@@ -27,6 +27,12 @@ impl WriteHandler {
     pub fn writer(&self) -> &Writer {
         &self.writer
     }
+
+    /// How many messages of a delivered batch to hand it at once
+    /// ([`WriterConfig::message_concurrency`]).
+    pub fn message_concurrency(&self) -> usize {
+        self.writer.config().message_concurrency
+    }
 }
 
 #[async_trait]
