@@ -46,8 +46,14 @@ fn describe(error: &rusqlite::Error) -> String {
 }
 
 impl Db {
-    /// Opens (creating if needed, with owner-only permissions) and applies `schema`.
-    pub(crate) fn open(path: &Path, schema: &str) -> Result<Arc<Self>, EmbeddedError> {
+    /// Opens (creating if needed, with owner-only permissions), runs `migrate` (which moves data
+    /// written by an earlier version into the current shape) and applies `schema`, in one
+    /// transaction.
+    pub(crate) fn open(
+        path: &Path,
+        migrate: fn(&Connection) -> rusqlite::Result<()>,
+        schema: &str,
+    ) -> Result<Arc<Self>, EmbeddedError> {
         create_private_file(path)?;
         let database = |source| EmbeddedError::Database {
             path: path.to_owned(),
@@ -57,6 +63,7 @@ impl Db {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(database)?;
+        migrate(&tx).map_err(database)?;
         tx.execute_batch(schema).map_err(database)?;
         tx.commit().map_err(database)?;
         Ok(Arc::new(Self {

@@ -87,9 +87,10 @@ impl EmbeddedBackend {
         let db_path = dir.join(DATABASE_FILE);
         let db = db::Db::open(
             &db_path,
+            state::migrate,
             &[state::SCHEMA, queue::SCHEMA, bus::SCHEMA].concat(),
         )?;
-        let secrets_db = db::Db::open(&dir.join(SECRETS_FILE), secrets::SCHEMA)?;
+        let secrets_db = db::Db::open(&dir.join(SECRETS_FILE), |_| Ok(()), secrets::SCHEMA)?;
         let now_secs = clock.now().timestamp() as f64;
         let database = |source| EmbeddedError::Database {
             path: db_path.clone(),

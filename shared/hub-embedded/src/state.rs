@@ -23,21 +23,54 @@ const MAX_QUERY_LIMIT: usize = 1000;
 /// Expired items are removed physically at most this often per handle; reads hide them anyway.
 const PURGE_INTERVAL: Duration = Duration::from_secs(60);
 
+/// A rowid table with a separate key index, not a `WITHOUT ROWID` table: there every b-tree
+/// page, interior ones included, holds whole rows, and a seek that meets a row too large for its
+/// page (a stored webhook payload, a 10 KB record) reads all of the row's overflow pages just to
+/// compare its key. Here seeks walk the narrow `items_key` index and read a row once, by rowid.
 pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS items (
+    id INTEGER PRIMARY KEY,
     tbl TEXT NOT NULL,
     pk TEXT NOT NULL,
     sk TEXT NOT NULL,
     gsi1pk TEXT,
     gsi1sk TEXT,
     expires_at REAL,
-    body TEXT NOT NULL,
-    PRIMARY KEY (tbl, pk, sk)
-) WITHOUT ROWID;
+    body TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS items_key ON items (tbl, pk, sk);
 CREATE INDEX IF NOT EXISTS items_gsi1 ON items (tbl, gsi1pk, gsi1sk, pk, sk)
     WHERE gsi1pk IS NOT NULL AND gsi1sk IS NOT NULL;
 CREATE INDEX IF NOT EXISTS items_expiry ON items (expires_at) WHERE expires_at IS NOT NULL;
 ";
+
+/// Moves the items of a data directory written before the `items` table got its rowid into
+/// the current table, in the caller's transaction (run before [`SCHEMA`]). A no-op otherwise.
+pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let existing: Option<String> = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'items'",
+            [],
+            |row| row.get(0),
+        )
+        .optional()?;
+    let without_rowid =
+        existing.is_some_and(|sql| sql.to_ascii_uppercase().contains("WITHOUT ROWID"));
+    if !without_rowid {
+        return Ok(());
+    }
+    // The old indexes keep their names when their table is renamed: dropped first, so the
+    // schema creates them on the new table.
+    conn.execute_batch(&format!(
+        "ALTER TABLE items RENAME TO items_without_rowid;
+         DROP INDEX IF EXISTS items_gsi1;
+         DROP INDEX IF EXISTS items_expiry;
+         {SCHEMA}
+         INSERT INTO items (tbl, pk, sk, gsi1pk, gsi1sk, expires_at, body)
+             SELECT tbl, pk, sk, gsi1pk, gsi1sk, expires_at, body FROM items_without_rowid;
+         DROP TABLE items_without_rowid;"
+    ))
+}
 
 impl PortError for StoreError {
     fn unavailable(message: String) -> Self {
@@ -623,7 +656,7 @@ mod tests {
         for request in primary {
             let plan = plan(request.clone());
             assert!(
-                plan.contains("SEARCH items USING PRIMARY KEY (tbl=? AND pk=?"),
+                plan.contains("SEARCH items USING INDEX items_key (tbl=? AND pk=?"),
                 "{request:?}: {plan}"
             );
             assert!(!plan.contains("TEMP B-TREE"), "{request:?}: {plan}");

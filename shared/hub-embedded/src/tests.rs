@@ -441,3 +441,85 @@ impl NowSecs for ManualClock {
         hub_core::ports::Clock::now(self).timestamp()
     }
 }
+
+/// A data directory written before the `items` table got its rowid keeps every item, the
+/// index entries included, and is converted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_written_in_the_without_rowid_table_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let topology = topology();
+    let table = topology.state_table();
+    let file = dir.path().join(DATABASE_FILE);
+    {
+        let conn = rusqlite::Connection::open(&file).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE items (
+                tbl TEXT NOT NULL, pk TEXT NOT NULL, sk TEXT NOT NULL,
+                gsi1pk TEXT, gsi1sk TEXT, expires_at REAL, body TEXT NOT NULL,
+                PRIMARY KEY (tbl, pk, sk)
+             ) WITHOUT ROWID;
+             CREATE INDEX items_gsi1 ON items (tbl, gsi1pk, gsi1sk, pk, sk)
+                 WHERE gsi1pk IS NOT NULL AND gsi1sk IS NOT NULL;
+             CREATE INDEX items_expiry ON items (expires_at) WHERE expires_at IS NOT NULL;",
+        )
+        .unwrap();
+        for (sk, gsi) in [("a", Some("g1")), ("b", None)] {
+            let mut body = json!({"pk": "p", "sk": sk, "v": sk});
+            if let Some(gsi) = gsi {
+                body["gsi1pk"] = json!("G");
+                body["gsi1sk"] = json!(gsi);
+            }
+            conn.execute(
+                "INSERT INTO items (tbl, pk, sk, gsi1pk, gsi1sk, body)
+                 VALUES (?1, 'p', ?2, ?3, ?4, ?5)",
+                rusqlite::params![table, sk, gsi.map(|_| "G"), gsi, body.to_string()],
+            )
+            .unwrap();
+        }
+    }
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    for _ in 0..2 {
+        let ports = open(dir.path(), &topology, &clock).await;
+        let a = ports.state.get(&Key::new("p", "a")).await.unwrap().unwrap();
+        assert_eq!(a.get("v"), Some(&json!("a")));
+        let page = ports
+            .state
+            .query(hub_core::ports::QueryRequest::partition(
+                hub_core::ports::Index::Gsi1,
+                "G",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 1, "the gsi1 index was rebuilt");
+        let page = ports
+            .state
+            .query(hub_core::ports::QueryRequest::partition(
+                hub_core::ports::Index::Primary,
+                "p",
+            ))
+            .await
+            .unwrap();
+        assert_eq!(page.items.len(), 2);
+        // A put replaces by key in the new table too.
+        ports
+            .state
+            .put(item(json!({"pk": "p", "sk": "b", "v": "b2"})), None)
+            .await
+            .unwrap();
+        drop(ports);
+    }
+    let conn = rusqlite::Connection::open(&file).unwrap();
+    let sql: String = conn
+        .query_row(
+            "SELECT group_concat(sql, ';') FROM sqlite_master WHERE tbl_name LIKE 'items%'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(!sql.to_ascii_uppercase().contains("WITHOUT ROWID"), "{sql}");
+    assert!(sql.contains("items_key"), "{sql}");
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM items", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(rows, 2);
+}
