@@ -11,7 +11,7 @@ use hub_core::ports::{
     BusEnvelope, BusError, BusEvent, Clock, EventBus, FailedEntry, IdGenerator, MAX_EVENT_BYTES,
     RuleSpec, Topology,
 };
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use crate::db::{Db, PortError, queue_waker};
@@ -239,10 +239,7 @@ impl EventBus for SqliteEventBus {
         let now = self.clock.now().timestamp_millis();
         let (targets, accepted) = self
             .db
-            .call(move |conn| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(BusError::from_sqlite)?;
+            .write(move |tx| {
                 let rules = load_rules(&tx, &bus)?;
                 let mut targets = BTreeSet::new();
                 for event in &accepted {
@@ -262,7 +259,6 @@ impl EventBus for SqliteEventBus {
                         }
                     }
                 }
-                tx.commit().map_err(BusError::from_sqlite)?;
                 // Handed back so they are freed after the database is unlocked, not while the
                 // next caller waits for it.
                 Ok((targets, accepted))
@@ -279,7 +275,7 @@ impl EventBus for SqliteEventBus {
         let bus = Arc::clone(&self.bus_name);
         let target = self.topology.queue_name(&rule.target_queue);
         self.db
-            .call(move |conn| upsert_rule(conn, &bus, &rule, &target))
+            .write(move |conn| upsert_rule(conn, &bus, &rule, &target))
             .await
     }
 }

@@ -4,14 +4,20 @@
 //! commit durable before the call returns (so a SIGKILL, or even a power cut, loses nothing
 //! that was acknowledged). Write transactions start with `BEGIN IMMEDIATE`, so two processes
 //! never both read-then-upgrade and deadlock; the busy timeout queues them instead.
+//!
+//! Each `Db` has one connection, owned by a thread of its own: callers hand it their work and
+//! await the answer, and it runs every call waiting at that moment in one transaction, each
+//! write in a savepoint (group commit). A busy process thus pays one commit, and on a disk one
+//! fsync, per group instead of per call, and calls never contend for the connection.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, oneshot};
 
 use crate::EmbeddedError;
 
@@ -20,10 +26,29 @@ pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub(crate) struct Db {
     path: PathBuf,
-    conn: Mutex<Connection>,
+    /// Held by the database thread while it runs a group, and by [`Db::call_blocking`].
+    conn: Arc<Mutex<Connection>>,
+    /// To the database thread, which ends when the `Db` is dropped.
+    jobs: std_mpsc::Sender<Job>,
 }
 
-/// What each port's error type must offer so [`Db::call`] can report SQLite and runtime
+/// Most calls one transaction takes in: bounds how long the first of them waits for the rest.
+const MAX_GROUP: usize = 32;
+
+/// A call, type-erased for the database thread: runs the work and says whether it succeeded
+/// (a failed write is rolled back to its savepoint), and leaves the answer to be sent once the
+/// group's transaction is over.
+struct Job {
+    writes: bool,
+    /// Given no connection, the work is skipped (its group failed before it) and the answer
+    /// carries the group's failure.
+    run: Box<dyn FnOnce(Option<&Connection>) -> (bool, Answer) + Send>,
+}
+
+/// Sends a call's result, or the failure of its group's commit instead.
+type Answer = Box<dyn FnOnce(Result<(), String>) + Send>;
+
+/// What each port's error type must offer so [`Db::write`] can report SQLite and runtime
 /// failures in the port's own terms.
 pub(crate) trait PortError: Send + 'static {
     fn unavailable(message: String) -> Self;
@@ -48,7 +73,7 @@ fn describe(error: &rusqlite::Error) -> String {
 impl Db {
     /// Opens (creating if needed, with owner-only permissions), runs `migrate` (which moves data
     /// written by an earlier version into the current shape) and applies `schema`, in one
-    /// transaction.
+    /// transaction, then starts the database thread.
     pub(crate) fn open(
         path: &Path,
         migrate: fn(&Connection) -> rusqlite::Result<()>,
@@ -66,9 +91,20 @@ impl Db {
         migrate(&tx).map_err(database)?;
         tx.execute_batch(schema).map_err(database)?;
         tx.commit().map_err(database)?;
+        let conn = Arc::new(Mutex::new(conn));
+        let (jobs, queue) = std_mpsc::channel();
+        let serving = Arc::clone(&conn);
+        std::thread::Builder::new()
+            .name("hub-sqlite".into())
+            .spawn(move || serve(&serving, &queue))
+            .map_err(|source| EmbeddedError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
         Ok(Arc::new(Self {
             path: path.to_owned(),
-            conn: Mutex::new(conn),
+            conn,
+            jobs,
         }))
     }
 
@@ -76,32 +112,143 @@ impl Db {
         &self.path
     }
 
-    /// Runs blocking SQLite work on tokio's blocking pool, never on a runtime thread.
-    pub(crate) async fn call<T, E, F>(self: &Arc<Self>, work: F) -> Result<T, E>
+    /// Runs work that writes on the database thread, atomically: inside a savepoint, rolled
+    /// back if the work returns an error. The result comes back once the transaction holding
+    /// it has committed, so a success is durable. Calls made at the same moment share one
+    /// transaction (group commit): one fsync for all of them instead of one each.
+    pub(crate) async fn write<T, E, F>(&self, work: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: PortError,
-        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
     {
-        let db = Arc::clone(self);
-        tokio::task::spawn_blocking(move || db.call_blocking(work))
-            .await
-            .unwrap_or_else(|join| {
-                Err(E::unavailable(format!(
-                    "a local database task did not finish: {join}"
-                )))
-            })
+        self.submit(true, work).await
     }
 
-    /// The same, for callers that are already off the runtime (opening the backend).
+    /// Runs work that only reads on the database thread, in a transaction (one snapshot).
+    pub(crate) async fn read<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: PortError,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    {
+        self.submit(false, work).await
+    }
+
+    async fn submit<T, E, F>(&self, writes: bool, work: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: PortError,
+        F: FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let run = Box::new(move |conn: Option<&Connection>| -> (bool, Answer) {
+            let result = conn.map(work);
+            let succeeded = matches!(result, Some(Ok(_)));
+            let answer: Answer = Box::new(move |group: Result<(), String>| {
+                let _ = reply.send(match (group, result) {
+                    (Ok(()), Some(result)) => result,
+                    (Err(message), _) => Err(E::unavailable(message)),
+                    (Ok(()), None) => Err(E::unavailable("the call was not run".into())),
+                });
+            });
+            (succeeded, answer)
+        });
+        if self.jobs.send(Job { writes, run }).is_err() {
+            return Err(E::unavailable(
+                "the local database thread has stopped".into(),
+            ));
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(E::unavailable(
+                "a local database task did not finish".into(),
+            ))
+        })
+    }
+
+    /// Runs work on the caller's thread, for callers that are already off the runtime
+    /// (opening the backend). The work manages its own transaction.
     pub(crate) fn call_blocking<T, E, F>(&self, work: F) -> Result<T, E>
     where
         F: FnOnce(&mut Connection) -> Result<T, E>,
     {
-        // A panic in an earlier call cannot leave a transaction open (rusqlite rolls back on
-        // drop), so the connection behind a poisoned lock is still sound.
+        // A panic in an earlier call cannot leave a transaction open (see `run_group`), so the
+        // connection behind a poisoned lock is still sound.
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         work(&mut conn)
+    }
+}
+
+/// The database thread: takes every call waiting and runs them as one group, until the `Db`
+/// is dropped.
+fn serve(conn: &Mutex<Connection>, queue: &std_mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+        run_group(&conn, group);
+    }
+}
+
+/// One transaction (`BEGIN IMMEDIATE` when any call writes, so two processes never both
+/// read-then-upgrade; a read-only group takes no write lock), each write in its own savepoint.
+/// Every answer waits for the commit; if it fails, every call of the group fails with it.
+fn run_group(conn: &Connection, group: Vec<Job>) {
+    let writes = group.iter().any(|job| job.writes);
+    let begin = if writes { "BEGIN IMMEDIATE" } else { "BEGIN" };
+    let mut broken = conn
+        .execute_batch(begin)
+        .err()
+        .map(|error| describe(&error));
+    let mut answers = Vec::with_capacity(group.len());
+    for job in group {
+        if broken.is_none()
+            && job.writes
+            && let Err(error) = conn.execute_batch("SAVEPOINT call")
+        {
+            broken = Some(describe(&error));
+        }
+        if broken.is_some() {
+            // Not run: its answer is the group's failure.
+            answers.push((job.run)(None).1);
+            continue;
+        }
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (job.run)(Some(conn))));
+        // A panicking call's answer was dropped with it: its caller hears that it did not
+        // finish. Its writes are undone like a failed call's.
+        let succeeded = matches!(outcome, Ok((true, _)));
+        if let Ok((_, answer)) = outcome {
+            answers.push(answer);
+        }
+        if job.writes {
+            let end = if succeeded {
+                "RELEASE call"
+            } else {
+                "ROLLBACK TO call; RELEASE call"
+            };
+            if let Err(error) = conn.execute_batch(end) {
+                broken = Some(describe(&error));
+            }
+        }
+    }
+    let outcome = match broken {
+        Some(message) => Err(message),
+        None => conn
+            .execute_batch("COMMIT")
+            .map_err(|error| describe(&error)),
+    };
+    if !conn.is_autocommit() {
+        // The commit failed, or never ran: nothing of the group may stay.
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    for answer in answers {
+        answer(outcome.clone());
     }
 }
 
@@ -179,4 +326,142 @@ pub(crate) fn queue_waker(db: &Path, queue: &str) -> Arc<Notify> {
             .entry((db.to_owned(), queue.to_owned()))
             .or_insert_with(|| Arc::new(Notify::new())),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[derive(Debug, PartialEq)]
+    struct Failed(String);
+
+    impl PortError for Failed {
+        fn unavailable(message: String) -> Self {
+            Self(message)
+        }
+    }
+
+    fn insert(conn: &Connection, value: i64) -> Result<(), Failed> {
+        conn.execute("INSERT INTO t (x) VALUES (?1)", [value])
+            .map(drop)
+            .map_err(Failed::from_sqlite)
+    }
+
+    fn values(db: &Db) -> Vec<i64> {
+        db.call_blocking(|conn| {
+            let mut stmt = conn.prepare("SELECT x FROM t ORDER BY x")?;
+            stmt.query_map([], |row| row.get(0))?.collect()
+        })
+        .unwrap()
+    }
+
+    /// Calls waiting together share a transaction, but each succeeds or fails on its own: a
+    /// failed or panicking write leaves nothing behind and takes no other call down with it.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_call_of_a_group_commits_or_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(
+            &dir.path().join("db"),
+            |_| Ok(()),
+            "CREATE TABLE t (x INTEGER);",
+        )
+        .unwrap();
+        // Holds the database thread so that the calls below queue up and run as one group.
+        let (started, holding) = std::sync::mpsc::channel();
+        let hold = {
+            let db = Arc::clone(&db);
+            tokio::spawn(async move {
+                db.write(move |conn| {
+                    started.send(()).unwrap();
+                    std::thread::sleep(Duration::from_millis(200));
+                    insert(conn, 0)
+                })
+                .await
+            })
+        };
+        holding.recv().unwrap();
+        let ok = |value| {
+            let db = Arc::clone(&db);
+            tokio::spawn(async move { db.write(move |conn| insert(conn, value)).await })
+        };
+        let first = ok(1);
+        let failing = {
+            let db = Arc::clone(&db);
+            tokio::spawn(async move {
+                db.write(|conn| {
+                    insert(conn, 2)?;
+                    Err::<(), _>(Failed("refused".into()))
+                })
+                .await
+            })
+        };
+        let panicking = {
+            let db = Arc::clone(&db);
+            tokio::spawn(async move {
+                db.write(|conn| {
+                    insert(conn, 3)?;
+                    panic!("a bug in the work");
+                    #[allow(unreachable_code)]
+                    Ok::<(), Failed>(())
+                })
+                .await
+            })
+        };
+        let reading = {
+            let db = Arc::clone(&db);
+            tokio::spawn(async move {
+                db.read(|conn| {
+                    let mut stmt = conn
+                        .prepare("SELECT x FROM t")
+                        .map_err(Failed::from_sqlite)?;
+                    stmt.query_map([], |row| row.get::<_, i64>(0))
+                        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                        .map_err(Failed::from_sqlite)
+                })
+                .await
+            })
+        };
+        let last = ok(4);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(hold.await.unwrap(), Ok(()));
+        assert_eq!(first.await.unwrap(), Ok(()));
+        assert_eq!(failing.await.unwrap(), Err(Failed("refused".into())));
+        let panicked = panicking.await.unwrap().unwrap_err();
+        assert!(panicked.0.contains("did not finish"), "{panicked:?}");
+        // The read runs inside the group: it may see the writes before it, never undone ones.
+        let seen = reading.await.unwrap().unwrap();
+        assert!(seen.contains(&0), "{seen:?}");
+        assert!(!seen.contains(&2) && !seen.contains(&3), "{seen:?}");
+        assert_eq!(last.await.unwrap(), Ok(()));
+        assert_eq!(values(&db), [0, 1, 4]);
+    }
+
+    /// When the group's transaction cannot start, every call of it fails and none runs.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_group_that_cannot_start_fails_every_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let db = Db::open(&path, |_| Ok(()), "CREATE TABLE t (x INTEGER);").unwrap();
+        db.call_blocking(|conn| conn.busy_timeout(Duration::from_millis(10)))
+            .unwrap();
+        let other = open_connection(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let result = {
+            let ran = Arc::clone(&ran);
+            db.write(move |conn| {
+                ran.store(true, std::sync::atomic::Ordering::SeqCst);
+                insert(conn, 1)
+            })
+            .await
+        };
+        let error = result.unwrap_err();
+        assert!(error.0.contains("locked by another process"), "{error:?}");
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst));
+        other.execute_batch("ROLLBACK").unwrap();
+        db.write(|conn| insert(conn, 5)).await.unwrap();
+        assert_eq!(values(&db), [5]);
+    }
 }

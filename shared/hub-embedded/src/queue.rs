@@ -15,7 +15,7 @@ use hub_core::ports::{
     Clock, IdGenerator, MAX_MESSAGE_BYTES, MAX_VISIBILITY, OutgoingMessage, Queue, QueueDepth,
     QueueError, QueueSpec, ReceiveOptions, ReceivedMessage, SendOutcome, check_batch_entries,
 };
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::Notify;
 
 use crate::db::{Db, PortError, queue_waker};
@@ -159,10 +159,7 @@ impl SqliteQueue {
         let db_path = self.db.path().to_owned();
         let (received, redriven_to) = self
             .db
-            .call(move |conn| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(QueueError::from_sqlite)?;
+            .write(move |tx| {
                 let config = load_config(&tx, &queue)?;
                 drop_expired(&tx, &queue, now - config.retention_ms)?;
                 let visibility_ms = visibility.map(millis).unwrap_or(config.visibility_ms);
@@ -175,7 +172,6 @@ impl SqliteQueue {
                     max_messages,
                     &*ids,
                 )?;
-                tx.commit().map_err(QueueError::from_sqlite)?;
                 Ok(outcome)
             })
             .await?;
@@ -390,7 +386,7 @@ impl Queue for SqliteQueue {
         let id = self.ids.new_id();
         let (queue, now, sent_id) = (Arc::clone(&self.physical_name), self.now_ms(), id.clone());
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 insert_message(
                     conn,
                     &queue,
@@ -437,10 +433,7 @@ impl Queue for SqliteQueue {
         }
         let (queue, now) = (Arc::clone(&self.physical_name), self.now_ms());
         self.db
-            .call(move |conn| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(QueueError::from_sqlite)?;
+            .write(move |tx| {
                 for (id, message) in &accepted {
                     insert_message(
                         &tx,
@@ -453,7 +446,7 @@ impl Queue for SqliteQueue {
                     )
                     .map_err(QueueError::from_sqlite)?;
                 }
-                tx.commit().map_err(QueueError::from_sqlite)
+                Ok(())
             })
             .await?;
         self.waker.notify_waiters();
@@ -488,7 +481,7 @@ impl Queue for SqliteQueue {
         // As on SQS, an earlier receive's handle still deletes the message, and deleting a
         // message that is already gone succeeds.
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.prepare_cached("DELETE FROM messages WHERE queue = ?1 AND id = ?2")
                     .and_then(|mut stmt| stmt.execute(params![queue, id]))
                     .map_err(QueueError::from_sqlite)
@@ -519,10 +512,7 @@ impl Queue for SqliteQueue {
         let queue = Arc::clone(&self.physical_name);
         // One commit for the whole batch: a consumer's acknowledgements cost one fsync, not ten.
         self.db
-            .call(move |conn| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(QueueError::from_sqlite)?;
+            .write(move |tx| {
                 {
                     let mut stmt = tx
                         .prepare_cached("DELETE FROM messages WHERE queue = ?1 AND id = ?2")
@@ -532,7 +522,7 @@ impl Queue for SqliteQueue {
                             .map_err(QueueError::from_sqlite)?;
                     }
                 }
-                tx.commit().map_err(QueueError::from_sqlite)
+                Ok(())
             })
             .await?;
         Ok(outcomes)
@@ -552,10 +542,7 @@ impl Queue for SqliteQueue {
         let handle = receipt_handle.to_owned();
         let (queue, now) = (Arc::clone(&self.physical_name), self.now_ms());
         self.db
-            .call(move |conn| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(QueueError::from_sqlite)?;
+            .write(move |tx| {
                 let current: Option<(Option<String>, i64)> = tx
                     .prepare_cached(
                         "SELECT receipt, visible_at_ms FROM messages WHERE queue = ?1 AND id = ?2",
@@ -576,7 +563,7 @@ impl Queue for SqliteQueue {
                     stmt.execute(params![queue, id, now.saturating_add(millis(timeout))])
                 })
                 .map_err(QueueError::from_sqlite)?;
-                tx.commit().map_err(QueueError::from_sqlite)
+                Ok(())
             })
             .await?;
         if timeout.is_zero() {
@@ -588,7 +575,7 @@ impl Queue for SqliteQueue {
     async fn depth(&self) -> Result<QueueDepth, QueueError> {
         let (queue, now) = (Arc::clone(&self.physical_name), self.now_ms());
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 let config = load_config(conn, &queue)?;
                 conn.prepare_cached(
                     "SELECT
@@ -615,7 +602,7 @@ impl Queue for SqliteQueue {
     async fn purge(&self) -> Result<(), QueueError> {
         let queue = Arc::clone(&self.physical_name);
         self.db
-            .call(move |conn| {
+            .write(move |conn| {
                 conn.prepare_cached("DELETE FROM messages WHERE queue = ?1")
                     .and_then(|mut stmt| stmt.execute(params![queue]))
                     .map_err(QueueError::from_sqlite)

@@ -16,7 +16,7 @@ use hub_core::ports::{
     Clock, IdGenerator, SecretError, SecretStore, SecretVersion, validate_secret_name,
     validate_secret_write,
 };
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{OptionalExtension, params};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::db::{Db, PortError};
@@ -60,7 +60,7 @@ impl SecretStore for SqliteSecretStore {
         validate_secret_name(name)?;
         let name = name.to_owned();
         self.db
-            .call(move |conn| {
+            .read(move |conn| {
                 let row: Option<(String, String, i64)> = conn
                     .prepare_cached(
                         "SELECT v.version_id, v.value, v.created_at_ms
@@ -98,10 +98,7 @@ impl SecretStore for SqliteSecretStore {
         let new_version = version_id.clone();
         let now = self.clock.now().timestamp_millis();
         self.db
-            .call(move |conn| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(SecretError::from_sqlite)?;
+            .write(move |tx| {
                 let current: Option<(String, Option<String>)> = tx
                     .prepare_cached(
                         "SELECT current_version, previous_version FROM secrets WHERE name = ?1",
@@ -146,7 +143,7 @@ impl SecretStore for SqliteSecretStore {
                     )
                     .map_err(SecretError::from_sqlite)?;
                 }
-                tx.commit().map_err(SecretError::from_sqlite)
+                Ok(())
             })
             .await?;
         Ok(version_id)
@@ -156,10 +153,7 @@ impl SecretStore for SqliteSecretStore {
         validate_secret_name(name)?;
         let name = name.to_owned();
         self.db
-            .call(move |conn| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(SecretError::from_sqlite)?;
+            .write(move |tx| {
                 for sql in [
                     "DELETE FROM secret_versions WHERE name = ?1",
                     "DELETE FROM secrets WHERE name = ?1",
@@ -167,7 +161,7 @@ impl SecretStore for SqliteSecretStore {
                     tx.execute(sql, params![name])
                         .map_err(SecretError::from_sqlite)?;
                 }
-                tx.commit().map_err(SecretError::from_sqlite)
+                Ok(())
             })
             .await
     }

@@ -12,7 +12,7 @@ use hub_core::ports::{
     validate_transaction, validate_update,
 };
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde_json::Value;
 
 use crate::db::{Db, PortError};
@@ -116,21 +116,17 @@ impl SqliteStateStore {
     async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Transaction<'_>, &str, f64) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection, &str, f64) -> Result<T, StoreError> + Send + 'static,
     {
         let table = Arc::clone(&self.table);
         let now = self.now_secs();
         let purge = self.purge_due();
         self.db
-            .call(move |conn| {
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
-                    .map_err(StoreError::from_sqlite)?;
-                let result = work(&tx, &table, now)?;
+            .write(move |conn| {
+                let result = work(conn, &table, now)?;
                 if purge {
-                    purge_expired(&tx, now)?;
+                    purge_expired(conn, now)?;
                 }
-                tx.commit().map_err(StoreError::from_sqlite)?;
                 Ok(result)
             })
             .await
@@ -225,7 +221,7 @@ impl StateStore for SqliteStateStore {
     async fn get(&self, key: &Key) -> Result<Option<Item>, StoreError> {
         let (table, key, now) = (Arc::clone(&self.table), key.clone(), self.now_secs());
         self.db
-            .call(move |conn| load(conn, &table, &key, now))
+            .read(move |conn| load(conn, &table, &key, now))
             .await
     }
 
@@ -282,7 +278,7 @@ impl StateStore for SqliteStateStore {
     async fn query(&self, request: QueryRequest) -> Result<QueryPage, StoreError> {
         let plan = QueryPlan::new(&request)?;
         let (table, now) = (Arc::clone(&self.table), self.now_secs());
-        self.db.call(move |conn| plan.run(conn, &table, now)).await
+        self.db.read(move |conn| plan.run(conn, &table, now)).await
     }
 
     async fn transact_write(&self, ops: Vec<TransactOp>) -> Result<(), StoreError> {
@@ -335,9 +331,8 @@ impl StateStore for SqliteStateStore {
         reject_duplicate_keys(keys.iter(), "the batch")?;
         let (table, now) = (Arc::clone(&self.table), self.now_secs());
         self.db
-            .call(move |conn| {
-                // One read transaction: every item from the same snapshot.
-                let tx = conn.transaction().map_err(StoreError::from_sqlite)?;
+            // One read transaction: every item from the same snapshot.
+            .read(move |tx| {
                 let mut items = Vec::with_capacity(keys.len());
                 for key in &keys {
                     items.extend(load(&tx, &table, key, now)?);
