@@ -240,13 +240,13 @@ impl EventBus for SqliteEventBus {
         let (targets, accepted) = self
             .db
             .write(move |tx| {
-                let rules = load_rules(&tx, &bus)?;
+                let rules = load_rules(tx, &bus)?;
                 let mut targets = BTreeSet::new();
                 for event in &accepted {
                     for (pattern, target) in &rules {
                         if pattern.matches(&event.json) {
                             insert_message(
-                                &tx,
+                                tx,
                                 target,
                                 &ids.new_id(),
                                 &event.body,

@@ -42,8 +42,10 @@ struct Job {
     writes: bool,
     /// Given no connection, the work is skipped (its group failed before it) and the answer
     /// carries the group's failure.
-    run: Box<dyn FnOnce(Option<&Connection>) -> (bool, Answer) + Send>,
+    run: Work,
 }
+
+type Work = Box<dyn FnOnce(Option<&Connection>) -> (bool, Answer) + Send>;
 
 /// Sends a call's result, or the failure of its group's commit instead.
 type Answer = Box<dyn FnOnce(Result<(), String>) + Send>;

@@ -160,18 +160,11 @@ impl SqliteQueue {
         let (received, redriven_to) = self
             .db
             .write(move |tx| {
-                let config = load_config(&tx, &queue)?;
-                drop_expired(&tx, &queue, now - config.retention_ms)?;
+                let config = load_config(tx, &queue)?;
+                drop_expired(tx, &queue, now - config.retention_ms)?;
                 let visibility_ms = visibility.map(millis).unwrap_or(config.visibility_ms);
-                let outcome = receive_in(
-                    &tx,
-                    &queue,
-                    &config,
-                    now,
-                    visibility_ms,
-                    max_messages,
-                    &*ids,
-                )?;
+                let outcome =
+                    receive_in(tx, &queue, &config, now, visibility_ms, max_messages, &*ids)?;
                 Ok(outcome)
             })
             .await?;
@@ -436,7 +429,7 @@ impl Queue for SqliteQueue {
             .write(move |tx| {
                 for (id, message) in &accepted {
                     insert_message(
-                        &tx,
+                        tx,
                         &queue,
                         id,
                         &message.body,

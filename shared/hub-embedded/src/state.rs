@@ -335,7 +335,7 @@ impl StateStore for SqliteStateStore {
             .read(move |tx| {
                 let mut items = Vec::with_capacity(keys.len());
                 for key in &keys {
-                    items.extend(load(&tx, &table, key, now)?);
+                    items.extend(load(tx, &table, key, now)?);
                 }
                 Ok(items)
             })
