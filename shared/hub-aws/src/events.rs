@@ -15,7 +15,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use hub_core::ports::{
     BusError, BusEvent, Clock, EventBus, FailedEntry, MAX_EVENT_BYTES, MAX_EVENTS_PER_PUT, RuleSpec,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::errors::{Fault, code, describe, is_validation_code, service_error};
 
@@ -82,7 +82,7 @@ impl EventBridgeBus {
             .event_bus_name(&self.bus_name)
             .source(&event.source)
             .detail_type(&event.detail_type)
-            .detail(event.detail.to_string())
+            .detail(event.detail.get())
             .set_resources((!event.resources.is_empty()).then(|| event.resources.clone()))
             .time(aws_smithy_types::DateTime::from_millis(
                 time.timestamp_millis(),
@@ -260,7 +260,7 @@ fn local_failure(index: usize, event: &BusEvent) -> Option<FailedEntry> {
     if event.detail_type.is_empty() {
         return fail("InvalidArgument", "an event needs a detail-type".into());
     }
-    if !matches!(event.detail, Value::Object(_)) {
+    if !event.detail.is_object() {
         return fail(
             "MalformedDetail",
             "an event's detail must be a JSON object".into(),

@@ -2,6 +2,7 @@
 //! them), the ports every function is written against, the message envelopes between functions,
 //! and schedule computation. Nothing here knows about AWS or HTTP servers.
 
+pub mod json;
 pub mod keys;
 pub mod messages;
 pub mod model;

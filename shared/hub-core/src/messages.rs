@@ -11,6 +11,7 @@ use serde::de::{self, DeserializeOwned, Unexpected};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 
+use crate::json::RawJson;
 use crate::model::tagged::{Tagged, tagged_deserialize};
 use crate::model::{
     ConnectionId, DeleteMode, ModelError, Notifications, SyncResults, TenantId, Trigger,
@@ -87,9 +88,14 @@ fn check_version<E: Envelope>(v: Option<&Value>) -> Result<(), ModelError> {
 
 /// Reads an envelope: the version first, then the shape (errors name the JSON path).
 pub fn decode<E: Envelope>(text: &str) -> Result<E, ModelError> {
-    let probe: VersionProbe = decode_json(text)?;
-    check_version::<E>(probe.v.as_ref())?;
-    decode_json(text)
+    // Every envelope requires `"v": 1`, so a document that reads is of this version: the text
+    // is read once. Only a failure looks at the version first, so a message of another version
+    // is reported as such rather than by its first unexpected member.
+    decode_json(text).or_else(|error| {
+        let probe: VersionProbe = decode_json(text)?;
+        check_version::<E>(probe.v.as_ref())?;
+        Err(error)
+    })
 }
 
 /// [`decode`] for a parsed value (an event's detail).
@@ -470,7 +476,7 @@ pub trait BusDetail: Envelope {
     fn accepts(detail_type: &str) -> bool;
 
     fn to_bus_event(&self) -> Result<BusEvent, ModelError> {
-        let detail = serde_json::to_value(self).map_err(|error| ModelError::Encode {
+        let detail = RawJson::encode(self).map_err(|error| ModelError::Encode {
             kind: Self::KIND,
             message: error.to_string(),
         })?;
@@ -485,7 +491,7 @@ pub trait BusDetail: Envelope {
                 found: envelope.detail_type.clone(),
             });
         }
-        let detail: Self = decode_from_value(envelope.detail.clone())?;
+        let detail: Self = decode(envelope.detail.get())?;
         if detail.detail_type() != envelope.detail_type {
             return Err(ModelError::UnexpectedEvent {
                 expected: detail.detail_type().to_owned(),
@@ -512,9 +518,9 @@ pub struct WebhookReceived {
     /// The provider's event name (`contact.updated`), when it sends one.
     pub event_type: Option<String>,
     pub received_at: DateTime<Utc>,
-    /// The delivery's JSON; `null` when it was too large for an event and `payloadRef` says
-    /// where it is stored.
-    pub payload: Value,
+    /// The delivery's JSON, as the provider sent it; `null` when it was too large for an
+    /// event and `payloadRef` says where it is stored.
+    pub payload: RawJson,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_ref: Option<PayloadRef>,
 }

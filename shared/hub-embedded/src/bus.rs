@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DurationRound, TimeDelta};
+use hub_core::json::RawJson;
 use hub_core::ports::{
     BusEnvelope, BusError, BusEvent, Clock, EventBus, FailedEntry, IdGenerator, MAX_EVENT_BYTES,
     RuleSpec, Topology,
@@ -88,31 +89,45 @@ impl SqliteEventBus {
 /// An event encoded once, before the database is locked (so the lock is held for the inserts
 /// only).
 struct Encoded {
-    /// The queue message body.
+    /// The queue message body: the envelope, its detail copied in as it is.
     body: String,
-    /// The envelope as JSON, for the rule patterns: the detail is moved into it, not copied.
+    /// The envelope as JSON without its detail (`null`), for the rule patterns.
     json: Value,
+    detail: RawJson,
     /// As EventBridge counts it ([`BusEvent::size`]).
     size: usize,
+}
+
+impl Encoded {
+    /// The envelope as JSON with its detail, for a pattern that reads the detail.
+    fn with_detail(&self) -> Value {
+        let mut json = self.json.clone();
+        if let Value::Object(members) = &mut json {
+            // The text was checked when the detail was made; `null` is never reached.
+            members.insert(
+                "detail".to_owned(),
+                self.detail.to_value().unwrap_or(Value::Null),
+            );
+        }
+        json
+    }
 }
 
 fn encode(mut envelope: BusEnvelope) -> Result<Encoded, BusError> {
     let invalid = |e: serde_json::Error| BusError::Invalid(format!("event cannot be encoded: {e}"));
     let body = serde_json::to_string(&envelope).map_err(invalid)?;
-    let detail = std::mem::take(&mut envelope.detail);
-    // Compact JSON of a struct is the concatenation of its members, so the detail's encoded
-    // length is what the body has beyond the same envelope with a `null` detail.
-    let skeleton = serde_json::to_string(&envelope).map_err(invalid)?;
-    let detail_len = (body.len() + "null".len()).saturating_sub(skeleton.len());
+    let detail = std::mem::replace(&mut envelope.detail, RawJson::null());
     let size = envelope.source.len()
         + envelope.detail_type.len()
-        + detail_len
+        + detail.get().len()
         + envelope.resources.iter().map(String::len).sum::<usize>();
-    let mut json = serde_json::to_value(&envelope).map_err(invalid)?;
-    if let Value::Object(members) = &mut json {
-        members.insert("detail".to_owned(), detail);
-    }
-    Ok(Encoded { body, json, size })
+    let json = serde_json::to_value(&envelope).map_err(invalid)?;
+    Ok(Encoded {
+        body,
+        json,
+        detail,
+        size,
+    })
 }
 
 /// Stores a rule after checking its pattern and its target queue.
@@ -202,7 +217,7 @@ fn rejection(event: &Encoded) -> Option<(&'static str, String)> {
             "an event needs a source and a detail-type".to_owned(),
         ));
     }
-    if !event.json.get("detail").is_some_and(Value::is_object) {
+    if !event.detail.is_object() {
         return Some((
             CODE_MALFORMED_DETAIL,
             "the detail of an event must be a JSON object".to_owned(),
@@ -243,8 +258,14 @@ impl EventBus for SqliteEventBus {
                 let rules = load_rules(tx, &bus)?;
                 let mut targets = BTreeSet::new();
                 for event in &accepted {
+                    let mut with_detail = None;
                     for (pattern, target) in &rules {
-                        if pattern.matches(&event.json) {
+                        let matched = if pattern.reads("detail") {
+                            pattern.matches(with_detail.get_or_insert_with(|| event.with_detail()))
+                        } else {
+                            pattern.matches(&event.json)
+                        };
+                        if matched {
                             insert_message(
                                 tx,
                                 target,
@@ -301,6 +322,7 @@ mod encode_tests {
             ),
             (json!("not an object"), vec![]),
         ] {
+            let detail = RawJson::from_value(&detail);
             let event = BusEvent {
                 source: "hub.test".to_owned(),
                 detail_type: "thing.happened".to_owned(),
@@ -323,7 +345,12 @@ mod encode_tests {
             let encoded = encode(envelope.clone()).unwrap();
             assert_eq!(encoded.size, expected_size, "{}", envelope.detail);
             assert_eq!(encoded.body, serde_json::to_string(&envelope).unwrap());
-            assert_eq!(encoded.json, serde_json::to_value(&envelope).unwrap());
+            assert_eq!(encoded.detail, envelope.detail);
+            assert_eq!(
+                encoded.with_detail(),
+                serde_json::to_value(&envelope).unwrap()
+            );
+            assert_eq!(encoded.json["detail"], Value::Null);
         }
     }
 }

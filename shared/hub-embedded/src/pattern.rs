@@ -96,6 +96,12 @@ impl EventPattern {
         })
     }
 
+    /// Whether the pattern looks at this member of the envelope (`detail`, `source`), so a
+    /// caller parses the detail only for the patterns that read it.
+    pub fn reads(&self, member: &str) -> bool {
+        self.root.names(member)
+    }
+
     /// Whether the event (the envelope as JSON) matches.
     pub fn matches(&self, event: &Value) -> bool {
         match event {
@@ -149,6 +155,15 @@ impl ObjectPattern {
             fields.push((name.clone(), field));
         }
         Ok(Self { fields, any_of })
+    }
+
+    fn names(&self, member: &str) -> bool {
+        self.fields.iter().any(|(name, _)| name == member)
+            || self
+                .any_of
+                .iter()
+                .flatten()
+                .any(|alternative| alternative.names(member))
     }
 
     fn matches(&self, event: &Map<String, Value>) -> bool {

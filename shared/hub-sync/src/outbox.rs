@@ -6,6 +6,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use hub_core::keys;
 use hub_core::messages::{BusDetail, Envelope};
+use hub_core::model::ModelError;
 use hub_core::ports::{
     BusEvent, CmpOp, Condition, Index, Item, Key, OutgoingMessage, Ports, QueryRequest, StoreError,
     TransactOp, UpdateAction,
@@ -44,11 +45,16 @@ impl Effect {
     }
 
     pub(crate) fn event<D: BusDetail>(detail: &D) -> Result<Self> {
-        let event = detail.to_bus_event().map_err(Error::Encode)?;
+        let value = serde_json::to_value(detail).map_err(|error| {
+            Error::Encode(ModelError::Encode {
+                kind: D::KIND,
+                message: error.to_string(),
+            })
+        })?;
         Ok(Self::Event {
-            source: event.source,
-            detail_type: event.detail_type,
-            detail: event.detail,
+            source: D::SOURCE.to_owned(),
+            detail_type: detail.detail_type().to_owned(),
+            detail: value,
         })
     }
 }

@@ -110,7 +110,10 @@ fn envelope(message: &ReceivedMessage) -> BusEnvelope {
 }
 
 fn details(messages: &[ReceivedMessage]) -> Vec<Value> {
-    messages.iter().map(|m| envelope(m).detail).collect()
+    messages
+        .iter()
+        .map(|m| envelope(m).detail.to_value().unwrap())
+        .collect()
 }
 
 pub async fn matching_events_reach_the_target_queue_as_envelopes(h: &dyn Harness) {

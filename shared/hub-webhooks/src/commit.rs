@@ -17,12 +17,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hub_core::messages::{BusDetail, PayloadRef, V1, WebhookReceived};
+use hub_core::json::RawJson;
+use hub_core::messages::{BusDetail, V1, WebhookReceived};
 use hub_core::ports::{
     BusEvent, CmpOp, Condition, EXPIRES_AT, EventBus, Item, Key, MAX_BATCH_WRITE, PK, SK,
     StateStore, StoreError, TransactOp, WriteRequest, batch_write_all,
 };
-use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::payload::store_payload;
@@ -44,8 +44,6 @@ pub(crate) mod ledger {
 
 /// Deliveries per batch: DynamoDB's batch write limit, well under its 100-item transactions.
 const MAX_BATCH: usize = MAX_BATCH_WRITE;
-/// The member of a `webhook.received` detail holding the payload.
-const PAYLOAD: &str = "payload";
 /// How long the marks of one batch may be retried when throttled.
 const MARK_DEADLINE: Duration = Duration::from_secs(2);
 
@@ -383,26 +381,19 @@ impl Committer {
         let event_type = delivery.event_type().map(str::to_owned);
         let provider = delivery.provider().as_str().to_owned();
         let received_at = delivery.received_at();
-        let raw_len = delivery.raw_body().len();
-        let payload = delivery.into_payload();
-        // Compact JSON is rarely larger than the body it was parsed from; only a body near the
-        // limit is serialised to measure it.
-        let limit = self.settings.inline_payload_limit;
-        let text = (raw_len.saturating_mul(4) >= limit)
-            .then(|| serde_json::to_string(&payload))
-            .transpose()
-            .map_err(|error| ReceiveError::unavailable("encoding the payload", &error))?;
-        let (payload, payload_ref): (Value, Option<PayloadRef>) = match text {
-            Some(text) if text.len() > limit => {
-                let reference = store_payload(&*self.state, route_id, &delivery_id, &text, job.now)
+        let payload = delivery.into_payload_json();
+        let (payload, payload_ref) = if payload.get().len() > self.settings.inline_payload_limit {
+            let reference =
+                store_payload(&*self.state, route_id, &delivery_id, payload.get(), job.now)
                     .await
                     .map_err(|error| ReceiveError::unavailable("storing the payload", &error))?;
-                (Value::Null, Some(reference))
-            }
-            _ => (payload, None),
+            (RawJson::null(), Some(reference))
+        } else {
+            (payload, None)
         };
         let claim_check = payload_ref.is_some();
-        let detail = WebhookReceived {
+        // The payload's text is copied into the event as it is, not encoded again.
+        let event = WebhookReceived {
             v: V1,
             tenant_id: route.tenant_id.clone(),
             tenant_integration_id: route.tenant_integration_id.clone(),
@@ -412,24 +403,11 @@ impl Committer {
             delivery_id,
             event_type,
             received_at,
-            payload: Value::Null,
+            payload,
             payload_ref,
-        };
-        let mut event = detail
-            .to_bus_event()
-            .map_err(|error| ReceiveError::unavailable("encoding the event", &error))?;
-        // The payload is moved in afterwards: encoding it with the rest would copy it whole.
-        match &mut event.detail {
-            Value::Object(members) => {
-                members.insert(PAYLOAD.to_owned(), payload);
-            }
-            _ => {
-                return Err(ReceiveError::unavailable(
-                    "encoding the event",
-                    "the detail is not an object",
-                ));
-            }
         }
+        .to_bus_event()
+        .map_err(|error| ReceiveError::unavailable("encoding the event", &error))?;
         Ok((event, claim_check))
     }
 

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use hub_core::json::RawJson;
 use hub_core::keys;
 use hub_core::messages::{
     BatchSource, BusDetail, PayloadRef, RecordBatch, V1, WebhookReceived, WebhookSource,
@@ -63,8 +64,9 @@ pub struct UnroutedDelivery {
     pub event_type: Option<String>,
     pub received_at: DateTime<Utc>,
     pub stored_at: DateTime<Utc>,
-    /// `null` when the payload is in chunks (`payloadRef`).
-    pub payload: Value,
+    /// The delivery's JSON as the provider sent it; `null` when the payload is in chunks
+    /// (`payloadRef`).
+    pub payload: RawJson,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_ref: Option<PayloadRef>,
 }
@@ -178,7 +180,13 @@ pub async fn expand_delivery(
                     source,
                 })?
         }
-        None => delivery.payload.clone(),
+        None => delivery
+            .payload
+            .to_value()
+            .map_err(|error| ExpandError::Corrupt {
+                what: format!("payload of webhook delivery {}", delivery.delivery_id),
+                reason: error.to_string(),
+            })?,
     };
     let route = get_route(state, &delivery.route_id)
         .await?
@@ -371,7 +379,7 @@ async fn store_unrouted(
     };
     let mut text = encode_unrouted(&stored);
     // The document is kept as text inside the item, where its quotes are escaped again.
-    if matches!(&text, Ok(encoded) if escaped_len(encoded) > MAX_UNROUTED_DOC_BYTES) {
+    if matches!(&text, Ok(encoded) if escaped_longer_than(encoded, MAX_UNROUTED_DOC_BYTES)) {
         text = encode_with_stored_payload(state, &mut stored, now).await;
     }
     delivery.payload = std::mem::take(&mut stored.payload);
@@ -399,9 +407,14 @@ async fn encode_with_stored_payload(
     stored: &mut UnroutedDelivery,
     now: DateTime<Utc>,
 ) -> Result<String, ExpandError> {
-    let payload = serde_json::to_string(&stored.payload).map_err(encode_error)?;
-    let reference =
-        store_payload(state, &stored.route_id, &stored.delivery_id, &payload, now).await?;
+    let reference = store_payload(
+        state,
+        &stored.route_id,
+        &stored.delivery_id,
+        stored.payload.get(),
+        now,
+    )
+    .await?;
     let inline = std::mem::take(&mut stored.payload);
     stored.payload_ref = Some(reference);
     let text = encode_unrouted(stored);
@@ -420,16 +433,26 @@ fn encode_error(error: serde_json::Error) -> ExpandError {
     })
 }
 
-/// The length of `text` encoded as a JSON string, without encoding it.
-fn escaped_len(text: &str) -> usize {
-    text.bytes()
+/// Whether `text` encoded as a JSON string is longer than `limit`, without encoding it.
+fn escaped_longer_than(text: &str, limit: usize) -> bool {
+    // Escaped, a byte takes one to six bytes (and the quotes two more): only a text between
+    // a sixth of the limit and the limit needs counting.
+    let quotes = 2;
+    if text.len() + quotes > limit {
+        return true;
+    }
+    if text.len().saturating_mul(6) + quotes <= limit {
+        return false;
+    }
+    let escaped: usize = text
+        .bytes()
         .map(|byte| match byte {
             b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
             byte if byte < 0x20 => 6,
             _ => 1,
         })
-        .sum::<usize>()
-        + 2
+        .sum();
+    escaped + quotes > limit
 }
 
 /// The tenant's stored unrouted deliveries, newest first.
@@ -466,5 +489,30 @@ fn decode_unrouted(item: &Item) -> Result<UnroutedDelivery, ExpandError> {
             serde_json::from_str(text).map_err(|error| corrupt(error.to_string()))
         }
         _ => Err(corrupt("no document".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_escaped_length_is_judged_as_encoding_would() {
+        let texts = [
+            String::new(),
+            "plain".repeat(40),
+            "\"quoted\" \\ and\nnew lines\t".repeat(9),
+            "\u{1}\u{1f}é漢".repeat(17),
+        ];
+        for text in &texts {
+            let encoded = serde_json::to_string(text).unwrap().len();
+            for limit in [0, 1, 2, 10, 50, 100, 200, 300, 600, 1000, 2000] {
+                assert_eq!(
+                    escaped_longer_than(text, limit),
+                    encoded > limit,
+                    "{text:?} at {limit} ({encoded} encoded)"
+                );
+            }
+        }
     }
 }

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
+use hub_core::json::RawJson;
 use hub_core::model::Validate;
 use serde_json::Value;
 
@@ -15,7 +16,7 @@ use crate::providers::{
     standard_webhooks, stripe, teams, twilio, zendesk,
 };
 use crate::records::{ExtractedRecord, extract_records};
-use crate::request::WebhookRequest;
+use crate::request::{ContentKind, WebhookRequest};
 use crate::secrets::{ResolvedSecrets, key_for, text_key};
 
 /// Verifies the deliveries of one route. Build it once per route (and cache it with the
@@ -111,6 +112,14 @@ impl Verifier {
             event_type,
             payload,
         } = described;
+        // A JSON body travels as the text it came as, unless its scheme changed the payload
+        // parsed from it (Graph's loses `clientState`, a secret); a form was turned into JSON.
+        let payload_is_body = !matches!(self.route.scheme, SchemeConfig::MicrosoftGraph)
+            && !request.body().is_empty()
+            && matches!(
+                ContentKind::of(request.headers()),
+                ContentKind::Json | ContentKind::Absent
+            );
         let body = request.into_body();
         let delivery_id = match delivery_id {
             Some(id) => DeliveryId {
@@ -126,6 +135,7 @@ impl Verifier {
             received_at: now,
             signed_at,
             payload,
+            payload_is_body,
             body,
         }))
     }
@@ -313,6 +323,8 @@ pub struct VerifiedDelivery {
     received_at: DateTime<Utc>,
     signed_at: Option<DateTime<Utc>>,
     payload: Value,
+    /// `payload` was parsed from `body` and is unchanged.
+    payload_is_body: bool,
     body: Vec<u8>,
 }
 
@@ -348,6 +360,19 @@ impl VerifiedDelivery {
 
     pub fn into_payload(self) -> Value {
         self.payload
+    }
+
+    /// The payload as JSON text, as the `webhook.received` event carries it: the body's own
+    /// bytes when the payload is the JSON body unchanged (nothing is encoded again), else the
+    /// payload encoded.
+    pub fn into_payload_json(self) -> RawJson {
+        if self.payload_is_body
+            && let Ok(text) = String::from_utf8(self.body)
+            && let Ok(json) = RawJson::from_text(text)
+        {
+            return json;
+        }
+        RawJson::from_value(&self.payload)
     }
 
     /// The exact bytes received.

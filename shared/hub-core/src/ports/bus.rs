@@ -10,6 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::json::RawJson;
+
 pub const MAX_EVENTS_PER_PUT: usize = 10;
 pub const MAX_EVENT_BYTES: usize = 256 * 1024;
 
@@ -19,18 +21,23 @@ pub struct BusEvent {
     pub source: String,
     /// e.g. `webhook.received`, `sync.completed`.
     pub detail_type: String,
-    pub detail: Value,
+    /// As JSON text: adapters pass it on as it is (EventBridge takes a string).
+    pub detail: RawJson,
     pub resources: Vec<String>,
     /// Defaults to the clock's now.
     pub time: Option<DateTime<Utc>>,
 }
 
 impl BusEvent {
-    pub fn new(source: impl Into<String>, detail_type: impl Into<String>, detail: Value) -> Self {
+    pub fn new(
+        source: impl Into<String>,
+        detail_type: impl Into<String>,
+        detail: impl Into<RawJson>,
+    ) -> Self {
         Self {
             source: source.into(),
             detail_type: detail_type.into(),
-            detail,
+            detail: detail.into(),
             resources: Vec::new(),
             time: None,
         }
@@ -40,7 +47,7 @@ impl BusEvent {
     pub fn size(&self) -> usize {
         self.source.len()
             + self.detail_type.len()
-            + self.detail.to_string().len()
+            + self.detail.get().len()
             + self.resources.iter().map(String::len).sum::<usize>()
     }
 }
@@ -58,7 +65,8 @@ pub struct BusEnvelope {
     pub region: String,
     #[serde(default)]
     pub resources: Vec<String>,
-    pub detail: Value,
+    /// As JSON text: a consumer parses it straight into the detail's own type.
+    pub detail: RawJson,
 }
 
 /// A rule: an EventBridge event pattern and the logical name of the queue it delivers to.

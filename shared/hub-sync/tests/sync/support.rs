@@ -170,7 +170,7 @@ impl Env {
             .iter()
             .map(|body| {
                 let envelope: BusEnvelope = serde_json::from_str(body).unwrap();
-                (envelope.detail_type, envelope.detail)
+                (envelope.detail_type, envelope.detail.to_value().unwrap())
             })
             .collect()
     }

@@ -61,6 +61,8 @@ async fn a_verified_delivery_is_published_once_and_its_duplicate_answered() {
         event.payload,
         serde_json::from_slice::<serde_json::Value>(&body).unwrap()
     );
+    // A JSON body travels as the bytes it came as, not re-encoded.
+    assert_eq!(event.payload.get().as_bytes(), body.trim_ascii());
     assert!(event.payload_ref.is_none());
 
     let ledger = h

@@ -380,6 +380,10 @@ fn graph_notifications_are_checked_by_client_state_which_never_leaves() {
             .unwrap()
             .contains("state")
     );
+    // Nor does the event's payload carry the body as it came.
+    let published = delivery.clone().into_payload_json();
+    assert!(!published.get().contains("state"), "{published}");
+    assert_eq!(published, *delivery.payload());
     let records = verifier.extract_records(&delivery).unwrap();
     let ids: Vec<_> = records.iter().map(|r| r.external_id.as_deref()).collect();
     assert_eq!(ids, [Some("m0"), Some("m1")]);
