@@ -87,7 +87,7 @@ impl EmbeddedBackend {
         let db_path = dir.join(DATABASE_FILE);
         let db = db::Db::open(
             &db_path,
-            state::migrate,
+            migrate,
             &[state::SCHEMA, queue::SCHEMA, bus::SCHEMA].concat(),
         )?;
         let secrets_db = db::Db::open(&dir.join(SECRETS_FILE), |_| Ok(()), secrets::SCHEMA)?;
@@ -186,6 +186,12 @@ impl Clock for SharedClock {
 
 /// Creates the directory (owner-only when it is new) and returns its canonical path, so every
 /// handle on it shares in-process queue wake-ups whatever path spelling it was opened with.
+/// Brings a data directory written by an earlier version to the current tables.
+fn migrate(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    state::migrate(conn)?;
+    queue::migrate(conn)
+}
+
 fn prepare_dir(dir: &Path) -> Result<PathBuf, EmbeddedError> {
     let io = |source| EmbeddedError::Io {
         path: dir.to_owned(),

@@ -24,6 +24,10 @@ use crate::db::{Db, PortError, queue_waker};
 /// wake it at once).
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
 
+/// A message's body lives apart from its row: a receive rewrites the row (receive count,
+/// receipt, visibility), and SQLite rewrites a row whole, so a body kept in it would be written
+/// again, overflow pages and all, at every receive. The trigger removes a body with its message,
+/// whichever statement deletes it.
 pub(crate) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS queues (
     name TEXT PRIMARY KEY,
@@ -36,7 +40,6 @@ CREATE TABLE IF NOT EXISTS messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     queue TEXT NOT NULL,
     id TEXT NOT NULL,
-    body TEXT NOT NULL,
     attributes TEXT NOT NULL,
     sent_at_ms INTEGER NOT NULL,
     visible_at_ms INTEGER NOT NULL,
@@ -46,7 +49,32 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_visible ON messages (queue, visible_at_ms, seq);
 CREATE INDEX IF NOT EXISTS messages_sent ON messages (queue, sent_at_ms);
+CREATE TABLE IF NOT EXISTS message_bodies (
+    seq INTEGER PRIMARY KEY,
+    body TEXT NOT NULL
+);
+CREATE TRIGGER IF NOT EXISTS message_bodies_follow AFTER DELETE ON messages BEGIN
+    DELETE FROM message_bodies WHERE seq = old.seq;
+END;
 ";
+
+/// Moves the bodies of a data directory written when they were a column of `messages` into
+/// `message_bodies`, in the caller's transaction (run before [`SCHEMA`]). A no-op otherwise.
+pub(crate) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let bodies_inline: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info('messages') WHERE name = 'body'",
+        [],
+        |row| row.get(0),
+    )?;
+    if !bodies_inline {
+        return Ok(());
+    }
+    conn.execute_batch(&format!(
+        "{SCHEMA}
+         INSERT INTO message_bodies (seq, body) SELECT seq, body FROM messages;
+         ALTER TABLE messages DROP COLUMN body;"
+    ))
+}
 
 impl PortError for QueueError {
     fn unavailable(message: String) -> Self {
@@ -94,18 +122,24 @@ pub(crate) fn insert_message(
 ) -> Result<(), rusqlite::Error> {
     let attributes = serde_json::to_string(attributes).unwrap_or_else(|_| "{}".to_owned());
     conn.prepare_cached(
-        "INSERT INTO messages (queue, id, body, attributes, sent_at_ms, visible_at_ms,
+        "INSERT INTO messages (queue, id, attributes, sent_at_ms, visible_at_ms,
              receive_count, receipt)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, NULL)",
+         VALUES (?1, ?2, ?3, ?4, ?5, 0, NULL)",
     )?
     .execute(params![
         queue,
         id,
-        body,
         attributes,
         now_ms,
         now_ms.saturating_add(millis(delay))
     ])?;
+    insert_body(conn, body)
+}
+
+/// The body of the message just inserted.
+fn insert_body(conn: &Connection, body: &str) -> Result<(), rusqlite::Error> {
+    conn.prepare_cached("INSERT INTO message_bodies (seq, body) VALUES (last_insert_rowid(), ?1)")?
+        .execute(params![body])?;
     Ok(())
 }
 
@@ -264,10 +298,10 @@ fn receive_in(
 /// parameter compared to a key column under an ORDER BY, or in LIMIT, it re-prepares the cached
 /// statement at every use (see `crate::state::QueryPlan::statement`). The plan is the same.
 const NEXT_VISIBLE: &str =
-    "SELECT seq, id, body, attributes, sent_at_ms, visible_at_ms, receive_count
-     FROM messages
-     WHERE queue = +?1 AND visible_at_ms <= ?2 AND (visible_at_ms, seq) > (?3, ?4)
-     ORDER BY visible_at_ms, seq LIMIT +?5";
+    "SELECT m.seq, m.id, b.body, m.attributes, m.sent_at_ms, m.visible_at_ms, m.receive_count
+     FROM messages m JOIN message_bodies b ON b.seq = m.seq
+     WHERE m.queue = +?1 AND m.visible_at_ms <= ?2 AND (m.visible_at_ms, m.seq) > (?3, ?4)
+     ORDER BY m.visible_at_ms, m.seq LIMIT +?5";
 
 fn next_visible(
     conn: &Connection,
@@ -303,23 +337,26 @@ fn move_to_dlq(
     // Same id, body, attributes and first-sent time, as SQS keeps them; the receive count
     // carries over too.
     conn.prepare_cached(
-        "INSERT INTO messages (queue, id, body, attributes, sent_at_ms, visible_at_ms,
+        "INSERT INTO messages (queue, id, attributes, sent_at_ms, visible_at_ms,
              receive_count, receipt)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)
          ON CONFLICT (queue, id) DO NOTHING",
     )
     .and_then(|mut stmt| {
         stmt.execute(params![
             dlq,
             message.id,
-            message.body,
             message.attributes,
             message.sent_at_ms,
             now,
             message.receive_count
         ])
     })
-    .and_then(|_| {
+    .and_then(|inserted| match inserted {
+        0 => Ok(()),
+        _ => insert_body(conn, &message.body),
+    })
+    .and_then(|()| {
         conn.prepare_cached("DELETE FROM messages WHERE seq = ?1")?
             .execute(params![message.seq])
     })

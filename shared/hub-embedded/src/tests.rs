@@ -523,3 +523,71 @@ async fn items_written_in_the_without_rowid_table_are_kept() {
         .unwrap();
     assert_eq!(rows, 2);
 }
+
+/// A data directory written when message bodies were a column of `messages` keeps every
+/// message, readable and deletable as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_written_with_their_bodies_inline_are_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let topology = topology();
+    let transform = topology.queue_name("transform");
+    let file = dir.path().join(DATABASE_FILE);
+    let now = Utc::now();
+    {
+        let conn = rusqlite::Connection::open(&file).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE messages (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                queue TEXT NOT NULL, id TEXT NOT NULL, body TEXT NOT NULL,
+                attributes TEXT NOT NULL, sent_at_ms INTEGER NOT NULL,
+                visible_at_ms INTEGER NOT NULL, receive_count INTEGER NOT NULL, receipt TEXT,
+                UNIQUE (queue, id)
+             );
+             CREATE INDEX messages_visible ON messages (queue, visible_at_ms, seq);
+             CREATE INDEX messages_sent ON messages (queue, sent_at_ms);",
+        )
+        .unwrap();
+        for (id, body) in [("m-1", "first"), ("m-2", "second")] {
+            conn.execute(
+                "INSERT INTO messages (queue, id, body, attributes, sent_at_ms, visible_at_ms,
+                     receive_count) VALUES (?1, ?2, ?3, '{}', ?4, ?4, 0)",
+                rusqlite::params![transform, id, body, now.timestamp_millis() - 1000],
+            )
+            .unwrap();
+        }
+    }
+    let clock = Arc::new(ManualClock::new(now));
+    let ports = open(dir.path(), &topology, &clock).await;
+    let queue = ports.queue("transform").unwrap();
+    let received = queue.receive(receive(10)).await.unwrap();
+    let bodies: BTreeSet<_> = received.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(bodies, BTreeSet::from(["first", "second"]));
+    for message in &received {
+        queue.delete(&message.receipt_handle).await.unwrap();
+    }
+    let id = queue.send(OutgoingMessage::new("third")).await.unwrap();
+    let again = queue.receive(receive(10)).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(
+        (again[0].message_id.as_str(), again[0].body.as_str()),
+        (id.as_str(), "third")
+    );
+    drop(ports);
+
+    let conn = rusqlite::Connection::open(&file).unwrap();
+    let columns: Vec<String> = conn
+        .prepare("SELECT name FROM pragma_table_info('messages')")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert!(!columns.iter().any(|c| c == "body"), "{columns:?}");
+    let bodies: i64 = conn
+        .query_row("SELECT count(*) FROM message_bodies", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(
+        bodies, 1,
+        "the deleted messages took their bodies with them"
+    );
+}
