@@ -421,16 +421,58 @@ pub fn validate_item(item: &Item) -> Result<Key, StoreError> {
             "`{EXPIRES_AT}` must be epoch seconds"
         )));
     }
-    let size = serde_json::to_vec(item)
-        .map(|b| b.len())
-        .unwrap_or(usize::MAX);
-    if size > MAX_ITEM_BYTES {
+    let size = item_size_over(item, MAX_ITEM_BYTES);
+    if let Some(size) = size {
         return Err(StoreError::Validation(format!(
             "item {}/{} is {size} bytes; the limit is {MAX_ITEM_BYTES}",
             key.pk, key.sk
         )));
     }
     Ok(key)
+}
+
+/// The item's size as JSON when it is over `limit`, else `None`. A string takes between its
+/// length and six times it once escaped, so an item whose strings cannot reach the limit even
+/// escaped throughout is not encoded at all (a large document would be escaped just to count).
+fn item_size_over(item: &Item, limit: usize) -> Option<usize> {
+    fn most(value: &Value) -> usize {
+        const QUOTES: usize = 2;
+        match value {
+            Value::Null | Value::Bool(_) => 5,
+            // i64, u64 and f64 are written in at most 24 characters.
+            Value::Number(_) => 24,
+            Value::String(text) => text.len().saturating_mul(6) + QUOTES,
+            Value::Array(items) => items.iter().map(|v| most(v) + 1).sum::<usize>() + 2,
+            Value::Object(members) => members
+                .iter()
+                .map(|(name, v)| name.len().saturating_mul(6) + QUOTES + 2 + most(v))
+                .sum::<usize>()
+                .saturating_add(2),
+        }
+    }
+    let at_most = 2 + item
+        .iter()
+        .map(|(name, v)| name.len().saturating_mul(6) + 4 + most(v))
+        .sum::<usize>();
+    if at_most <= limit {
+        return None;
+    }
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    let size = match serde_json::to_writer(&mut counter, item) {
+        Ok(()) => counter.0,
+        Err(_) => usize::MAX,
+    };
+    (size > limit).then_some(size)
 }
 
 /// Validates update actions: no key attribute changes, one action per attribute.
@@ -636,6 +678,32 @@ fn jitter(cap_ms: u64) -> u64 {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_item_is_measured_as_its_json_only_near_the_limit() {
+        let doc = "{\"quote\": \"\\\"\", \"n\": 1}\n\u{1}é".repeat(40);
+        let items = [
+            serde_json::json!({"pk": "p", "sk": "s"}),
+            serde_json::json!({"pk": "p", "sk": "s", "doc": doc, "n": -12.5e-7, "b": [true, null, {"x": "\""}]}),
+        ];
+        for item in items {
+            let item = item.as_object().unwrap().clone();
+            let encoded = serde_json::to_vec(&item).unwrap().len();
+            for limit in [
+                0,
+                10,
+                encoded - 1,
+                encoded,
+                encoded + 1,
+                encoded * 3,
+                encoded * 7,
+            ] {
+                let expected = (encoded > limit).then_some(encoded);
+                assert_eq!(item_size_over(&item, limit), expected, "limit {limit}");
+            }
+        }
+    }
+
     use super::*;
     use serde_json::json;
 
