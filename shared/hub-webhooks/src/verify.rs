@@ -2,6 +2,7 @@
 //! nothing else can build.
 
 use std::fmt;
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use hub_core::json::RawJson;
@@ -114,12 +115,13 @@ impl Verifier {
         } = described;
         // A JSON body travels as the text it came as, unless its scheme changed the payload
         // parsed from it (Graph's loses `clientState`, a secret); a form was turned into JSON.
-        let payload_is_body = !matches!(self.route.scheme, SchemeConfig::MicrosoftGraph)
-            && !request.body().is_empty()
-            && matches!(
-                ContentKind::of(request.headers()),
-                ContentKind::Json | ContentKind::Absent
-            );
+        let payload_is_body = payload.is_none()
+            || (!matches!(self.route.scheme, SchemeConfig::MicrosoftGraph)
+                && !request.body().is_empty()
+                && matches!(
+                    ContentKind::of(request.headers()),
+                    ContentKind::Json | ContentKind::Absent
+                ));
         let body = request.into_body();
         let delivery_id = match delivery_id {
             Some(id) => DeliveryId {
@@ -134,7 +136,7 @@ impl Verifier {
             event_type,
             received_at: now,
             signed_at,
-            payload,
+            payload: payload.map(OnceLock::from).unwrap_or_default(),
             payload_is_body,
             body,
         }))
@@ -322,8 +324,9 @@ pub struct VerifiedDelivery {
     event_type: Option<String>,
     received_at: DateTime<Utc>,
     signed_at: Option<DateTime<Utc>>,
-    payload: Value,
-    /// `payload` was parsed from `body` and is unchanged.
+    /// Parsed from the body on first use when the provider did not need it as a tree.
+    payload: OnceLock<Value>,
+    /// The payload is the JSON `body`, unchanged.
     payload_is_body: bool,
     body: Vec<u8>,
 }
@@ -355,24 +358,29 @@ impl VerifiedDelivery {
     /// The body as JSON (a form body as an object of its fields), safe to publish: Microsoft
     /// Graph's `clientState`, a secret, is removed.
     pub fn payload(&self) -> &Value {
-        &self.payload
+        // The body was checked to be JSON when it was verified: `null` is never reached.
+        self.payload
+            .get_or_init(|| serde_json::from_slice(&self.body).unwrap_or(Value::Null))
     }
 
     pub fn into_payload(self) -> Value {
-        self.payload
+        self.payload();
+        self.payload.into_inner().unwrap_or(Value::Null)
     }
 
     /// The payload as JSON text, as the `webhook.received` event carries it: the body's own
     /// bytes when the payload is the JSON body unchanged (nothing is encoded again), else the
     /// payload encoded.
     pub fn into_payload_json(self) -> RawJson {
-        if self.payload_is_body
-            && let Ok(text) = String::from_utf8(self.body)
-            && let Ok(json) = RawJson::from_text(text)
-        {
-            return json;
+        if self.payload_is_body {
+            // The body was checked to be UTF-8 JSON when it was verified: `null` is never
+            // reached.
+            return String::from_utf8(self.body)
+                .ok()
+                .and_then(|text| RawJson::from_text(text).ok())
+                .unwrap_or_default();
         }
-        RawJson::from_value(&self.payload)
+        RawJson::from_value(self.payload())
     }
 
     /// The exact bytes received.

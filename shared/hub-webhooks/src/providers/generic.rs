@@ -152,7 +152,7 @@ pub(crate) fn describe(
     Ok(Parsed::Delivery(Described {
         delivery_id,
         event_type,
-        payload,
+        payload: Some(payload),
     }))
 }
 

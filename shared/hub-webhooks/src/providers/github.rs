@@ -2,9 +2,11 @@
 //! dedup ledger on `X-GitHub-Delivery` is the only replay guard; that header is not signed).
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use super::{Body, Check, Described, Parsed, decode_body, external_id, parse_json, prefixed_hex};
+use super::{
+    Body, Check, Described, Head, Parsed, decode_head, external_id, parse_json, prefixed_hex,
+};
 use crate::config::Provider;
 use crate::crypto::{HmacAlgorithm, HmacKey, any_mac_matches};
 use crate::error::WebhookError;
@@ -37,20 +39,26 @@ pub(crate) fn hub_signature(
 }
 
 pub(crate) fn describe(request: &WebhookRequest) -> Result<Parsed, WebhookError> {
-    let payload = match decode_body(request, Provider::Github, true)? {
+    let (payload, action) = match decode_head(request, Provider::Github, true, &["action"])? {
+        Head::Json(members) => (None, action(&members)),
         // A hook created with content type "form" sends the JSON in a `payload` field.
-        Body::Form(pairs) => {
+        Head::Other(Body::Form(pairs)) => {
             let json = pairs
                 .into_iter()
                 .find_map(|(name, value)| (name == "payload").then_some(value))
                 .ok_or_else(|| WebhookError::malformed_body("a form without `payload`"))?;
-            parse_json(json.as_bytes())?
+            let payload = parse_json(json.as_bytes())?;
+            let action = payload.as_object().and_then(action);
+            (Some(payload), action)
         }
-        body => body.into_value(),
+        Head::Other(body) => {
+            let payload = body.into_value();
+            let action = payload.as_object().and_then(action);
+            (Some(payload), action)
+        }
     };
     let headers = request.headers();
     let event = headers.identifier(EVENT)?;
-    let action = payload.get("action").and_then(Value::as_str);
     let event_type = match (event, action) {
         (Some(event), Some(action)) => Some(format!("{event}.{action}")),
         (event, _) => event,
@@ -60,6 +68,14 @@ pub(crate) fn describe(request: &WebhookRequest) -> Result<Parsed, WebhookError>
         event_type,
         payload,
     }))
+}
+
+/// The `action` member of an event (`opened` of `issues.opened`).
+fn action(members: &Map<String, Value>) -> Option<String> {
+    members
+        .get("action")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
 }
 
 /// The payload's main object for the event (`issues` -> `issue`, `ping` -> `hook`); a push is

@@ -79,7 +79,7 @@ pub(crate) fn describe(request: &WebhookRequest) -> Result<Parsed, WebhookError>
         // Notifications carry no id of their own; a retry repeats the body.
         delivery_id: None,
         event_type,
-        payload,
+        payload: Some(payload),
     }))
 }
 

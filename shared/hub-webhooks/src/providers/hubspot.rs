@@ -176,7 +176,7 @@ pub(crate) fn describe(request: &WebhookRequest) -> Result<Parsed, WebhookError>
         // Events carry ids, a batch does not.
         delivery_id: None,
         event_type,
-        payload,
+        payload: Some(payload),
     }))
 }
 

@@ -25,7 +25,7 @@ pub(crate) fn describe(request: &WebhookRequest) -> Result<Parsed, WebhookError>
     Ok(Parsed::Delivery(Described {
         delivery_id: request.headers().identifier(IDENTIFIER)?,
         event_type: body_identifier(payload.get("webhookEvent"), "`webhookEvent`")?,
-        payload,
+        payload: Some(payload),
     }))
 }
 

@@ -74,7 +74,7 @@ pub(crate) fn describe(request: &WebhookRequest) -> Result<Parsed, WebhookError>
         // Meta sends no delivery id.
         delivery_id: None,
         event_type,
-        payload,
+        payload: Some(payload),
     }))
 }
 

@@ -63,8 +63,10 @@ pub(crate) struct Described {
     /// The provider's delivery id; `None`: the body's hash stands in.
     pub delivery_id: Option<String>,
     pub event_type: Option<String>,
-    /// The body as JSON, as it may travel on the bus (a form becomes an object).
-    pub payload: Value,
+    /// The body as JSON, as it may travel on the bus (a form becomes an object); `None` when
+    /// the payload is the JSON body itself, checked but not parsed into a tree
+    /// ([`decode_head`]): it travels as its text and is parsed only if something reads it.
+    pub payload: Option<Value>,
 }
 
 pub(crate) enum Parsed {
@@ -151,6 +153,115 @@ pub(crate) fn decode_body(
             content_type: content_type_for_error(request.headers()),
             provider,
         }),
+    }
+}
+
+/// A body read for the few members a provider needs ([`decode_head`]).
+pub(crate) enum Head {
+    /// A JSON body: the top-level members asked for (the body is checked, not kept as a tree).
+    Json(Map<String, Value>),
+    /// Any other body, read whole as [`decode_body`] reads it.
+    Other(Body),
+}
+
+/// [`decode_body`] for providers that read only some top-level members of a JSON body: a
+/// large payload is checked, and only the members in `names` are parsed.
+pub(crate) fn decode_head(
+    request: &WebhookRequest,
+    provider: Provider,
+    accepts_form: bool,
+    names: &[&str],
+) -> Result<Head, WebhookError> {
+    match ContentKind::of(request.headers()) {
+        ContentKind::Json | ContentKind::Absent if !request.body().is_empty() => {
+            json_members(request.body(), names).map(Head::Json)
+        }
+        _ => decode_body(request, provider, accepts_form).map(Head::Other),
+    }
+}
+
+/// The members `names` of a JSON body that is an object, each parsed; everything else is only
+/// checked (UTF-8, JSON syntax). A document that is not an object has none of them.
+pub(crate) fn json_members(
+    bytes: &[u8],
+    names: &[&str],
+) -> Result<Map<String, Value>, WebhookError> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| WebhookError::malformed_body("not JSON (the body is not UTF-8)"))?;
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    serde::de::DeserializeSeed::deserialize(Members { names }, &mut deserializer)
+        .and_then(|members| deserializer.end().map(|()| members))
+        .map_err(|error| {
+            WebhookError::malformed_body(format!(
+                "not JSON (line {}, column {})",
+                error.line(),
+                error.column()
+            ))
+        })
+}
+
+/// Reads a JSON document keeping only the named members of a top-level object.
+struct Members<'n> {
+    names: &'n [&'n str],
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Members<'_> {
+    type Value = Map<String, Value>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Members<'_> {
+    type Value = Map<String, Value>;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("a JSON document")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut members = Map::new();
+        while let Some(name) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if self.names.contains(&name.as_ref()) {
+                members.insert(name.into_owned(), map.next_value::<Value>()?);
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(members)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+        Ok(Map::new())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Map::new())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Map::new())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Map::new())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Map::new())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(Map::new())
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Map::new())
     }
 }
 
@@ -267,6 +378,38 @@ pub(crate) fn common_string(items: &[Value], member: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn json_members_parses_only_the_named_members_and_checks_the_rest() {
+        let body = br#"{"action": "opened", "issue": {"title": "\u00e9", "n": [1, 2.5]}, "id": 7}"#;
+        let members = json_members(body, &["action", "id", "absent"]).unwrap();
+        assert_eq!(
+            Value::Object(members),
+            serde_json::json!({"action": "opened", "id": 7})
+        );
+        for document in [
+            &b"[1, {\"action\": 2}]"[..],
+            b"\"text\"",
+            b"12",
+            b"null",
+            b"true",
+        ] {
+            assert!(json_members(document, &["action"]).unwrap().is_empty());
+        }
+        let refused: [&[u8]; 6] = [
+            b"{\"action\": \"opened\"",
+            b"{\"issue\": {\"title\": tru}}",
+            b"{\"issue\": [1,]}",
+            b"{} {}",
+            b"{\"issue\": \"\xff\"}",
+            b"",
+        ];
+        for document in refused {
+            let error = json_members(document, &["action"]).unwrap_err();
+            assert_eq!(error.code(), "malformed_body", "{document:?}");
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -59,7 +59,7 @@ pub(crate) fn describe(request: &WebhookRequest) -> Result<Parsed, WebhookError>
     Ok(Parsed::Delivery(Described {
         delivery_id,
         event_type: headers.identifier(TOPIC)?,
-        payload,
+        payload: Some(payload),
     }))
 }
 

@@ -55,7 +55,7 @@ pub(crate) fn describe(request: &WebhookRequest) -> Result<Parsed, WebhookError>
                 return Ok(Parsed::Delivery(Described {
                     delivery_id: None,
                     event_type,
-                    payload,
+                    payload: Some(payload),
                 }));
             }
             let payload = form_object(pairs);
@@ -66,7 +66,7 @@ pub(crate) fn describe(request: &WebhookRequest) -> Result<Parsed, WebhookError>
             Ok(Parsed::Delivery(Described {
                 delivery_id: None,
                 event_type,
-                payload,
+                payload: Some(payload),
             }))
         }
         Body::Empty => Err(WebhookError::malformed_body("an empty body")),
@@ -98,13 +98,13 @@ fn describe_event(payload: Value) -> Result<Parsed, WebhookError> {
             Ok(Parsed::Delivery(Described {
                 delivery_id,
                 event_type,
-                payload,
+                payload: Some(payload),
             }))
         }
         _ => Ok(Parsed::Delivery(Described {
             delivery_id: body_identifier(payload.get("event_id"), "`event_id`")?,
             event_type: outer_type,
-            payload,
+            payload: Some(payload),
         })),
     }
 }

@@ -84,7 +84,7 @@ pub(crate) fn describe(request: &WebhookRequest) -> Result<Parsed, WebhookError>
     Ok(Parsed::Delivery(Described {
         delivery_id: request.headers().identifier(id_header)?,
         event_type: body_identifier(payload.get("type"), "the event's `type`")?,
-        payload,
+        payload: Some(payload),
     }))
 }
 

@@ -3,10 +3,10 @@
 //! Several `v1` appear while Stripe rolls a secret; any one matching suffices.
 
 use chrono::{DateTime, Utc};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::{
-    Check, Described, Parsed, body_identifier, decode_body, external_id, parse_unix_seconds,
+    Check, Described, Head, Parsed, body_identifier, decode_head, external_id, parse_unix_seconds,
 };
 use crate::config::Provider;
 use crate::crypto::{HmacAlgorithm, HmacKey, any_mac_matches, decode_lower_hex};
@@ -53,12 +53,17 @@ pub(crate) fn verify(check: &Check<'_>) -> Result<Option<DateTime<Utc>>, Webhook
 }
 
 pub(crate) fn describe(request: &WebhookRequest) -> Result<Parsed, WebhookError> {
-    let payload = decode_body(request, Provider::Stripe, false)?.into_value();
-    let delivery_id = body_identifier(payload.get("id"), "the event's `id`")?
+    // Only `id` and `type` are read here; the event travels as its text.
+    let (members, payload) = match decode_head(request, Provider::Stripe, false, &["id", "type"])? {
+        Head::Json(members) => (members, None),
+        // Only an empty body is not JSON here: it has no `id`.
+        Head::Other(body) => (Map::new(), Some(body.into_value())),
+    };
+    let delivery_id = body_identifier(members.get("id"), "the event's `id`")?
         .ok_or_else(|| WebhookError::malformed_body("a Stripe event without `id`"))?;
     Ok(Parsed::Delivery(Described {
         delivery_id: Some(delivery_id),
-        event_type: body_identifier(payload.get("type"), "the event's `type`")?,
+        event_type: body_identifier(members.get("type"), "the event's `type`")?,
         payload,
     }))
 }

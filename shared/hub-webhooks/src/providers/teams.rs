@@ -31,7 +31,7 @@ pub(crate) fn describe(request: &WebhookRequest) -> Result<Parsed, WebhookError>
         // The activity id identifies the message that mentioned the webhook.
         delivery_id: body_identifier(payload.get("id"), "the activity's `id`")?,
         event_type: body_identifier(payload.get("type"), "the activity's `type`")?,
-        payload,
+        payload: Some(payload),
     }))
 }
 

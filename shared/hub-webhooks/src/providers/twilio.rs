@@ -117,7 +117,7 @@ pub(crate) fn describe(request: &WebhookRequest) -> Result<Parsed, WebhookError>
     Ok(Parsed::Delivery(Described {
         delivery_id: request.headers().identifier(IDEMPOTENCY_TOKEN)?,
         event_type: None,
-        payload,
+        payload: Some(payload),
     }))
 }
 

@@ -64,7 +64,7 @@ pub(crate) fn describe(request: &WebhookRequest) -> Result<Parsed, WebhookError>
     Ok(Parsed::Delivery(Described {
         delivery_id,
         event_type: body_identifier(payload.get("type"), "the event's `type`")?,
-        payload,
+        payload: Some(payload),
     }))
 }
 
