@@ -28,8 +28,9 @@ pub(crate) struct Db {
     path: PathBuf,
     /// Held by the database thread while it runs a group, and by [`Db::call_blocking`].
     conn: Arc<Mutex<Connection>>,
-    /// To the database thread, which ends when the `Db` is dropped.
-    jobs: std_mpsc::Sender<Job>,
+    /// To the database thread, which ends when the `Db` is dropped. `None` once dropping.
+    jobs: Option<std_mpsc::Sender<Job>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Most calls one transaction takes in: bounds how long the first of them waits for the rest.
@@ -96,7 +97,7 @@ impl Db {
         let conn = Arc::new(Mutex::new(conn));
         let (jobs, queue) = std_mpsc::channel();
         let serving = Arc::clone(&conn);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("hub-sqlite".into())
             .spawn(move || serve(&serving, &queue))
             .map_err(|source| EmbeddedError::Io {
@@ -106,7 +107,8 @@ impl Db {
         Ok(Arc::new(Self {
             path: path.to_owned(),
             conn,
-            jobs,
+            jobs: Some(jobs),
+            thread: Some(thread),
         }))
     }
 
@@ -156,7 +158,11 @@ impl Db {
             });
             (succeeded, answer)
         });
-        if self.jobs.send(Job { writes, run }).is_err() {
+        let sent = self
+            .jobs
+            .as_ref()
+            .is_some_and(|jobs| jobs.send(Job { writes, run }).is_ok());
+        if !sent {
             return Err(E::unavailable(
                 "the local database thread has stopped".into(),
             ));
@@ -178,6 +184,21 @@ impl Db {
         // connection behind a poisoned lock is still sound.
         let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         work(&mut conn)
+    }
+}
+
+/// Closing the channel ends the thread once it has answered the calls already handed to it;
+/// waiting for that means the connection is closed (SQLite checkpoints and removes its WAL)
+/// before the owner goes on, as when the connection was closed in place. A process that exits
+/// right after dropping its ports leaves no WAL behind.
+impl Drop for Db {
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(thread) = self.thread.take()
+            && thread.thread().id() != std::thread::current().id()
+        {
+            let _ = thread.join();
+        }
     }
 }
 
@@ -465,5 +486,19 @@ mod tests {
         other.execute_batch("ROLLBACK").unwrap();
         db.write(|conn| insert(conn, 5)).await.unwrap();
         assert_eq!(values(&db), [5]);
+    }
+
+    /// Dropping the last handle closes the connection before the drop returns: SQLite removes
+    /// its WAL file then, so a command that exits right after leaves none behind.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropping_the_handle_closes_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let db = Db::open(&path, |_| Ok(()), "CREATE TABLE t (x INTEGER);").unwrap();
+        db.write(|conn| insert(conn, 1)).await.unwrap();
+        let wal = dir.path().join("db-wal");
+        assert!(wal.exists());
+        drop(db);
+        assert!(!wal.exists(), "the connection was still open");
     }
 }
