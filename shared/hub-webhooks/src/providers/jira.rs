@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::github::{hub_sign, hub_signature};
-use super::{Check, Described, Parsed, body_identifier, decode_body, external_id};
+use super::{Check, Described, Parsed, body_identifier, external_id, read_top_level};
 use crate::config::Provider;
 use crate::crypto::HmacAlgorithm;
 use crate::error::WebhookError;
@@ -21,11 +21,11 @@ pub(crate) fn verify(check: &Check<'_>) -> Result<Option<DateTime<Utc>>, Webhook
 }
 
 pub(crate) fn describe(request: &WebhookRequest) -> Result<Parsed, WebhookError> {
-    let payload = decode_body(request, Provider::Jira, false)?.into_value();
+    let body = read_top_level(request, Provider::Jira, false, &["webhookEvent"])?;
     Ok(Parsed::Delivery(Described {
         delivery_id: request.headers().identifier(IDENTIFIER)?,
-        event_type: body_identifier(payload.get("webhookEvent"), "`webhookEvent`")?,
-        payload: Some(payload),
+        event_type: body_identifier(body.get("webhookEvent"), "`webhookEvent`")?,
+        payload: body.payload,
     }))
 }
 

@@ -180,6 +180,43 @@ pub(crate) fn decode_head(
     }
 }
 
+/// What a provider that reads only top-level members of the body takes from it.
+pub(crate) struct TopLevel {
+    /// The members asked for, of a JSON body.
+    members: Map<String, Value>,
+    /// Any other body (empty, a form), read whole: the payload as [`Described`] takes it.
+    pub payload: Option<Value>,
+}
+
+impl TopLevel {
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        match &self.payload {
+            Some(payload) => payload.get(name),
+            None => self.members.get(name),
+        }
+    }
+}
+
+/// [`decode_head`] for providers that read only the top-level members `names`: a JSON body
+/// travels as its text, any other body as it is read.
+pub(crate) fn read_top_level(
+    request: &WebhookRequest,
+    provider: Provider,
+    accepts_form: bool,
+    names: &[&str],
+) -> Result<TopLevel, WebhookError> {
+    Ok(match decode_head(request, provider, accepts_form, names)? {
+        Head::Json(members) => TopLevel {
+            members,
+            payload: None,
+        },
+        Head::Other(body) => TopLevel {
+            members: Map::new(),
+            payload: Some(body.into_value()),
+        },
+    })
+}
+
 /// The members `names` of a JSON body that is an object, each parsed; everything else is only
 /// checked (UTF-8, JSON syntax). A document that is not an object has none of them.
 pub(crate) fn json_members(

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{
-    Check, Described, Parsed, body_identifier, decode_body, external_id, parse_unix_seconds,
+    Check, Described, Parsed, body_identifier, external_id, parse_unix_seconds, read_top_level,
 };
 use crate::config::Provider;
 use crate::crypto::{
@@ -80,11 +80,11 @@ pub(crate) fn verify(check: &Check<'_>) -> Result<Option<DateTime<Utc>>, Webhook
 
 pub(crate) fn describe(request: &WebhookRequest) -> Result<Parsed, WebhookError> {
     let [id_header, ..] = names(request);
-    let payload = decode_body(request, Provider::StandardWebhooks, false)?.into_value();
+    let body = read_top_level(request, Provider::StandardWebhooks, false, &["type"])?;
     Ok(Parsed::Delivery(Described {
         delivery_id: request.headers().identifier(id_header)?,
-        event_type: body_identifier(payload.get("type"), "the event's `type`")?,
-        payload: Some(payload),
+        event_type: body_identifier(body.get("type"), "the event's `type`")?,
+        payload: body.payload,
     }))
 }
 

@@ -3,10 +3,10 @@
 //! Several `v1` appear while Stripe rolls a secret; any one matching suffices.
 
 use chrono::{DateTime, Utc};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{
-    Check, Described, Head, Parsed, body_identifier, decode_head, external_id, parse_unix_seconds,
+    Check, Described, Parsed, body_identifier, external_id, parse_unix_seconds, read_top_level,
 };
 use crate::config::Provider;
 use crate::crypto::{HmacAlgorithm, HmacKey, any_mac_matches, decode_lower_hex};
@@ -53,18 +53,13 @@ pub(crate) fn verify(check: &Check<'_>) -> Result<Option<DateTime<Utc>>, Webhook
 }
 
 pub(crate) fn describe(request: &WebhookRequest) -> Result<Parsed, WebhookError> {
-    // Only `id` and `type` are read here; the event travels as its text.
-    let (members, payload) = match decode_head(request, Provider::Stripe, false, &["id", "type"])? {
-        Head::Json(members) => (members, None),
-        // Only an empty body is not JSON here: it has no `id`.
-        Head::Other(body) => (Map::new(), Some(body.into_value())),
-    };
-    let delivery_id = body_identifier(members.get("id"), "the event's `id`")?
+    let body = read_top_level(request, Provider::Stripe, false, &["id", "type"])?;
+    let delivery_id = body_identifier(body.get("id"), "the event's `id`")?
         .ok_or_else(|| WebhookError::malformed_body("a Stripe event without `id`"))?;
     Ok(Parsed::Delivery(Described {
         delivery_id: Some(delivery_id),
-        event_type: body_identifier(members.get("type"), "the event's `type`")?,
-        payload,
+        event_type: body_identifier(body.get("type"), "the event's `type`")?,
+        payload: body.payload,
     }))
 }
 

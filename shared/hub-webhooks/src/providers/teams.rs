@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::shopify::base64_body_signature;
-use super::{Check, Described, Parsed, body_identifier, decode_body, record_with_id};
+use super::{Check, Described, Parsed, body_identifier, read_top_level, record_with_id};
 use crate::config::Provider;
 use crate::crypto::{HmacAlgorithm, HmacKey, decode_base64_any, encode_base64};
 use crate::error::WebhookError;
@@ -26,12 +26,12 @@ pub(crate) fn verify(check: &Check<'_>) -> Result<Option<DateTime<Utc>>, Webhook
 }
 
 pub(crate) fn describe(request: &WebhookRequest) -> Result<Parsed, WebhookError> {
-    let payload = decode_body(request, Provider::MicrosoftTeams, false)?.into_value();
+    let body = read_top_level(request, Provider::MicrosoftTeams, false, &["id", "type"])?;
     Ok(Parsed::Delivery(Described {
         // The activity id identifies the message that mentioned the webhook.
-        delivery_id: body_identifier(payload.get("id"), "the activity's `id`")?,
-        event_type: body_identifier(payload.get("type"), "the activity's `type`")?,
-        payload: Some(payload),
+        delivery_id: body_identifier(body.get("id"), "the activity's `id`")?,
+        event_type: body_identifier(body.get("type"), "the activity's `type`")?,
+        payload: body.payload,
     }))
 }
 

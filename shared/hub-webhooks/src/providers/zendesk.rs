@@ -9,7 +9,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 
 use super::{
-    Check, Described, Parsed, body_identifier, decode_body, external_id, parse_rfc3339,
+    Check, Described, Parsed, body_identifier, external_id, parse_rfc3339, read_top_level,
     record_with_id,
 };
 use crate::config::{Provider, ZendeskOptions, ZendeskSignedOrder};
@@ -55,16 +55,16 @@ pub(crate) fn verify(
 }
 
 pub(crate) fn describe(request: &WebhookRequest) -> Result<Parsed, WebhookError> {
-    let payload = decode_body(request, Provider::Zendesk, true)?.into_value();
+    let body = read_top_level(request, Provider::Zendesk, true, &["id", "type"])?;
     let delivery_id = match request.headers().identifier(INVOCATION_ID)? {
         Some(id) => Some(id),
         // Event-subscription webhooks carry an event id.
-        None => body_identifier(payload.get("id"), "the event's `id`")?,
+        None => body_identifier(body.get("id"), "the event's `id`")?,
     };
     Ok(Parsed::Delivery(Described {
         delivery_id,
-        event_type: body_identifier(payload.get("type"), "the event's `type`")?,
-        payload: Some(payload),
+        event_type: body_identifier(body.get("type"), "the event's `type`")?,
+        payload: body.payload,
     }))
 }
 
