@@ -110,6 +110,30 @@ impl fmt::Display for RawJson {
     }
 }
 
+/// How many bytes `value` takes written as compact JSON, counted as it is written: nothing is
+/// kept, so measuring a large document allocates nothing.
+pub fn encoded_len<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<usize> {
+    struct Counter(usize);
+    impl std::io::Write for Counter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(0);
+    serde_json::to_writer(&mut counter, value)?;
+    Ok(counter.0)
+}
+
+/// The most bytes `text` can take written as a JSON string: the quotes, and every byte
+/// escaped to six (`\u001f`). The least is its length and the quotes.
+pub fn string_len_at_most(text: &str) -> usize {
+    text.len().saturating_mul(6).saturating_add(2)
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -148,6 +172,21 @@ mod tests {
         assert_ne!(spaced, RawJson::null());
         assert!(RawJson::null().is_null());
         assert!(!RawJson::from_value(&json!([1])).is_object());
+    }
+
+    #[test]
+    fn lengths_are_those_of_the_written_text() {
+        let value = json!({"a": "quote \" slash \\ \u{1} é", "n": [1, -2.5e-7, null]});
+        assert_eq!(encoded_len(&value).unwrap(), value.to_string().len());
+        for text in ["", "plain", "\"\\\n", "\u{1}\u{1f}", "é漢"] {
+            let written = serde_json::to_string(text).unwrap().len();
+            assert_eq!(encoded_len(text).unwrap(), written);
+            assert!(text.len() + 2 <= written && written <= string_len_at_most(text));
+        }
+        assert_eq!(
+            string_len_at_most("\u{1}"),
+            serde_json::to_string("\u{1}").unwrap().len()
+        );
     }
 
     #[test]

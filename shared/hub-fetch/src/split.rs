@@ -76,7 +76,7 @@ pub(crate) fn repartition(
 
 pub(crate) fn serialized_len(value: &Value) -> usize {
     // Serializing a `Value` cannot fail (its keys are strings).
-    serde_json::to_vec(value).map_or(0, |bytes| bytes.len())
+    hub_core::json::encoded_len(value).unwrap_or(0)
 }
 
 /// The record's id as sources usually name it, for error reports.

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use hub_core::json::RawJson;
+use hub_core::json::{self, RawJson};
 use hub_core::keys;
 use hub_core::messages::{
     BatchSource, BusDetail, PayloadRef, RecordBatch, V1, WebhookReceived, WebhookSource,
@@ -341,14 +341,12 @@ fn batches_for(
 }
 
 fn encoded_len<T: Serialize>(value: &T) -> Result<usize, ExpandError> {
-    serde_json::to_vec(value)
-        .map(|bytes| bytes.len())
-        .map_err(|error| {
-            ExpandError::Encode(ModelError::Encode {
-                kind: "record batch",
-                message: error.to_string(),
-            })
+    json::encoded_len(value).map_err(|error| {
+        ExpandError::Encode(ModelError::Encode {
+            kind: "record batch",
+            message: error.to_string(),
         })
+    })
 }
 
 /// Keeps the delivery for inspection; the same delivery stored twice is one item.
@@ -433,26 +431,12 @@ fn encode_error(error: serde_json::Error) -> ExpandError {
     })
 }
 
-/// Whether `text` encoded as a JSON string is longer than `limit`, without encoding it.
+/// Whether `text` encoded as a JSON string is longer than `limit`, counted only when its
+/// bounds (its length, six times it) leave the answer open.
 fn escaped_longer_than(text: &str, limit: usize) -> bool {
-    // Escaped, a byte takes one to six bytes (and the quotes two more): only a text between
-    // a sixth of the limit and the limit needs counting.
-    let quotes = 2;
-    if text.len() + quotes > limit {
-        return true;
-    }
-    if text.len().saturating_mul(6) + quotes <= limit {
-        return false;
-    }
-    let escaped: usize = text
-        .bytes()
-        .map(|byte| match byte {
-            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
-            byte if byte < 0x20 => 6,
-            _ => 1,
-        })
-        .sum();
-    escaped + quotes > limit
+    text.len() + 2 > limit
+        || (json::string_len_at_most(text) > limit
+            && json::encoded_len(text).is_ok_and(|len| len > limit))
 }
 
 /// The tenant's stored unrouted deliveries, newest first.

@@ -25,6 +25,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
+use crate::json::{encoded_len, string_len_at_most};
+
 pub type Item = Map<String, Value>;
 
 pub const PK: &str = "pk";
@@ -436,42 +438,27 @@ pub fn validate_item(item: &Item) -> Result<Key, StoreError> {
 /// escaped throughout is not encoded at all (a large document would be escaped just to count).
 fn item_size_over(item: &Item, limit: usize) -> Option<usize> {
     fn most(value: &Value) -> usize {
-        const QUOTES: usize = 2;
         match value {
             Value::Null | Value::Bool(_) => 5,
             // i64, u64 and f64 are written in at most 24 characters.
             Value::Number(_) => 24,
-            Value::String(text) => text.len().saturating_mul(6) + QUOTES,
+            Value::String(text) => string_len_at_most(text),
             Value::Array(items) => items.iter().map(|v| most(v) + 1).sum::<usize>() + 2,
             Value::Object(members) => members
                 .iter()
-                .map(|(name, v)| name.len().saturating_mul(6) + QUOTES + 2 + most(v))
+                .map(|(name, v)| string_len_at_most(name) + 2 + most(v))
                 .sum::<usize>()
                 .saturating_add(2),
         }
     }
     let at_most = 2 + item
         .iter()
-        .map(|(name, v)| name.len().saturating_mul(6) + 4 + most(v))
+        .map(|(name, v)| string_len_at_most(name) + 2 + most(v))
         .sum::<usize>();
     if at_most <= limit {
         return None;
     }
-    struct Counter(usize);
-    impl std::io::Write for Counter {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0 += bytes.len();
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut counter = Counter(0);
-    let size = match serde_json::to_writer(&mut counter, item) {
-        Ok(()) => counter.0,
-        Err(_) => usize::MAX,
-    };
+    let size = encoded_len(item).unwrap_or(usize::MAX);
     (size > limit).then_some(size)
 }
 
