@@ -447,7 +447,6 @@ mod tests {
             })
         };
         let last = ok(4);
-        tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(hold.await.unwrap(), Ok(()));
         assert_eq!(first.await.unwrap(), Ok(()));
         assert_eq!(failing.await.unwrap(), Err(Failed("refused".into())));

@@ -184,14 +184,14 @@ impl Clock for SharedClock {
     }
 }
 
-/// Creates the directory (owner-only when it is new) and returns its canonical path, so every
-/// handle on it shares in-process queue wake-ups whatever path spelling it was opened with.
 /// Brings a data directory written by an earlier version to the current tables.
 fn migrate(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
     state::migrate(conn)?;
     queue::migrate(conn)
 }
 
+/// Creates the directory (owner-only when it is new) and returns its canonical path, so every
+/// handle on it shares in-process queue wake-ups whatever path spelling it was opened with.
 fn prepare_dir(dir: &Path) -> Result<PathBuf, EmbeddedError> {
     let io = |source| EmbeddedError::Io {
         path: dir.to_owned(),
