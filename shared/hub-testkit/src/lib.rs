@@ -30,7 +30,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use hub_core::ports::{Item, Ports, QueueSpec, RETENTION, Topology};
+use hub_core::ports::{
+    BusEnvelope, Item, Ports, Queue, QueueSpec, RETENTION, ReceiveOptions, Topology,
+};
 use serde_json::Value;
 
 /// What the suite needs from a backend.
@@ -125,6 +127,34 @@ pub fn item(value: Value) -> Item {
 /// A name no other case (or earlier run against a shared service) uses.
 pub fn unique(ports: &Ports, label: &str) -> String {
     format!("{label}-{}", ports.ids.new_id().to_lowercase())
+}
+
+/// Receives and deletes every message visible in `queue` and returns their bodies: what a test
+/// reads of the messages the code under test sent.
+pub async fn drain(queue: &dyn Queue) -> Vec<String> {
+    let mut bodies = Vec::new();
+    loop {
+        let batch = queue.receive(ReceiveOptions::default()).await.unwrap();
+        if batch.is_empty() {
+            return bodies;
+        }
+        for message in batch {
+            queue.delete(&message.receipt_handle).await.unwrap();
+            bodies.push(message.body);
+        }
+    }
+}
+
+/// [`drain`]s a queue a bus rule delivers to: each event's detail type and detail.
+pub async fn drain_events(queue: &dyn Queue) -> Vec<(String, Value)> {
+    drain(queue)
+        .await
+        .iter()
+        .map(|body| {
+            let envelope: BusEnvelope = serde_json::from_str(body).unwrap();
+            (envelope.detail_type, envelope.detail.to_value().unwrap())
+        })
+        .collect()
 }
 
 /// Runs one case on its own multi-threaded runtime (used by [`contract_tests!`], so the crate

@@ -15,8 +15,8 @@ use hub_connectors::{
 use hub_core::messages::{Envelope, RecordBatch, SyncJob};
 use hub_core::model::TenantId;
 use hub_core::ports::{
-    BusEnvelope, Clock, IdGenerator, ManualClock, Ports, QueueDepth, QueueSpec, ReceiveOptions,
-    RuleSpec, SystemClock, Topology, UlidGenerator,
+    Clock, IdGenerator, ManualClock, Ports, QueueDepth, QueueSpec, ReceiveOptions, RuleSpec,
+    SystemClock, Topology, UlidGenerator,
 };
 use hub_fetch::{FetchConfig, FetchError, FetchHandler, JobOutcome};
 use hub_runtime::{HandlerError, MessageHandler, QueueMessage};
@@ -312,29 +312,11 @@ impl Env {
     }
 
     pub async fn drain(&self, queue: &str) -> Vec<String> {
-        let queue = self.ports.queue(queue).unwrap();
-        let mut bodies = Vec::new();
-        loop {
-            let batch = queue.receive(ReceiveOptions::default()).await.unwrap();
-            if batch.is_empty() {
-                return bodies;
-            }
-            for message in batch {
-                queue.delete(&message.receipt_handle).await.unwrap();
-                bodies.push(message.body);
-            }
-        }
+        hub_testkit::drain(&*self.ports.queue(queue).unwrap()).await
     }
 
     /// Bus events delivered to the `events` queue: (detail type, detail).
     pub async fn events(&self) -> Vec<(String, Value)> {
-        self.drain(EVENTS)
-            .await
-            .iter()
-            .map(|body| {
-                let envelope: BusEnvelope = serde_json::from_str(body).unwrap();
-                (envelope.detail_type, envelope.detail.to_value().unwrap())
-            })
-            .collect()
+        hub_testkit::drain_events(&*self.ports.queue(EVENTS).unwrap()).await
     }
 }

@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use hub_core::messages::{BusDetail, Envelope, SyncJob};
 use hub_core::model::{SyncTask, TenantId, load_value};
 use hub_core::ports::{
-    BusEnvelope, Clock, IdGenerator, ManualClock, Ports, Queue, QueueError, QueueSpec,
-    ReceiveOptions, RuleSpec, SystemClock, Topology, UlidGenerator,
+    Clock, IdGenerator, ManualClock, Ports, Queue, QueueError, QueueSpec, RuleSpec, SystemClock,
+    Topology, UlidGenerator,
 };
 use hub_sync::SyncService;
 use hub_testkit::faults::{FaultyQueue, QueueCall};
@@ -141,18 +141,7 @@ impl Env {
 
     /// Every message now visible on a queue, deleted.
     pub async fn drain(&self, queue: &str) -> Vec<String> {
-        let queue = self.ports.queue(queue).unwrap();
-        let mut bodies = Vec::new();
-        loop {
-            let batch = queue.receive(ReceiveOptions::default()).await.unwrap();
-            if batch.is_empty() {
-                return bodies;
-            }
-            for message in batch {
-                queue.delete(&message.receipt_handle).await.unwrap();
-                bodies.push(message.body);
-            }
-        }
+        hub_testkit::drain(&*self.ports.queue(queue).unwrap()).await
     }
 
     pub async fn jobs(&self) -> Vec<SyncJob> {
@@ -165,14 +154,7 @@ impl Env {
 
     /// Bus events delivered to the `events` queue: (detail type, detail).
     pub async fn events(&self) -> Vec<(String, Value)> {
-        self.drain(EVENTS)
-            .await
-            .iter()
-            .map(|body| {
-                let envelope: BusEnvelope = serde_json::from_str(body).unwrap();
-                (envelope.detail_type, envelope.detail.to_value().unwrap())
-            })
-            .collect()
+        hub_testkit::drain_events(&*self.ports.queue(EVENTS).unwrap()).await
     }
 
     pub async fn events_of<D: BusDetail>(&self) -> Vec<D> {

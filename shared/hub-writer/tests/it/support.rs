@@ -14,8 +14,8 @@ use hub_core::messages::{
 };
 use hub_core::model::{RunStatus, SyncTask, TenantId, load_value};
 use hub_core::ports::{
-    BusEnvelope, Clock, IdGenerator, ManualClock, Ports, QueueSpec, ReceiveOptions, RuleSpec,
-    StoreError, SystemClock, Topology, UlidGenerator,
+    Clock, IdGenerator, ManualClock, Ports, QueueSpec, RuleSpec, StoreError, SystemClock, Topology,
+    UlidGenerator,
 };
 use hub_sync::{ExecutionRecord, SyncService};
 use hub_testkit::faults::{FaultyState, StateCall};
@@ -282,30 +282,12 @@ impl Env {
     }
 
     pub async fn drain(&self, queue: &str) -> Vec<String> {
-        let queue = self.ports.queue(queue).unwrap();
-        let mut bodies = Vec::new();
-        loop {
-            let batch = queue.receive(ReceiveOptions::default()).await.unwrap();
-            if batch.is_empty() {
-                return bodies;
-            }
-            for message in batch {
-                queue.delete(&message.receipt_handle).await.unwrap();
-                bodies.push(message.body);
-            }
-        }
+        hub_testkit::drain(&*self.ports.queue(queue).unwrap()).await
     }
 
     /// Detail types of the bus events delivered since the last call.
     pub async fn events(&self) -> Vec<(String, Value)> {
-        self.drain(EVENTS)
-            .await
-            .iter()
-            .map(|body| {
-                let envelope: BusEnvelope = serde_json::from_str(body).unwrap();
-                (envelope.detail_type, envelope.detail.to_value().unwrap())
-            })
-            .collect()
+        hub_testkit::drain_events(&*self.ports.queue(EVENTS).unwrap()).await
     }
 
     pub async fn finished_events(&self) -> Vec<hub_core::messages::SyncFinished> {
