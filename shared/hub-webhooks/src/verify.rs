@@ -13,11 +13,11 @@ use crate::config::{DEFAULT_TOLERANCE_SECONDS, Provider, RouteConfig, SchemeConf
 use crate::crypto::{HmacKey, sha256_hex};
 use crate::error::WebhookError;
 use crate::providers::{
-    Check, Described, Parsed, generic, github, graph, hubspot, jira, meta, shopify, slack,
+    Check, Described, Parsed, Payload, generic, github, graph, hubspot, jira, meta, shopify, slack,
     standard_webhooks, stripe, teams, twilio, zendesk,
 };
 use crate::records::{ExtractedRecord, extract_records};
-use crate::request::{ContentKind, WebhookRequest};
+use crate::request::WebhookRequest;
 use crate::secrets::{ResolvedSecrets, key_for, text_key};
 
 /// Verifies the deliveries of one route. Build it once per route (and cache it with the
@@ -113,15 +113,11 @@ impl Verifier {
             event_type,
             payload,
         } = described;
-        // A JSON body travels as the text it came as, unless its scheme changed the payload
-        // parsed from it (Graph's loses `clientState`, a secret); a form was turned into JSON.
-        let payload_is_body = payload.is_none()
-            || (!matches!(self.route.scheme, SchemeConfig::MicrosoftGraph)
-                && !request.body().is_empty()
-                && matches!(
-                    ContentKind::of(request.headers()),
-                    ContentKind::Json | ContentKind::Absent
-                ));
+        // A JSON body the provider left unchanged travels as the text it came as.
+        let (payload, payload_is_body) = match payload {
+            Payload::Body(tree) => (tree, true),
+            Payload::Built(tree) => (Some(tree), false),
+        };
         let body = request.into_body();
         let delivery_id = match delivery_id {
             Some(id) => DeliveryId {

@@ -137,22 +137,23 @@ pub(crate) fn describe(
     request: &WebhookRequest,
     scheme: &GenericScheme,
 ) -> Result<Parsed, WebhookError> {
-    let payload = decode_body(request, Provider::Generic, true)?.into_value();
+    let payload = decode_body(request, Provider::Generic, true)?.into_payload();
+    let tree = payload.tree();
     let headers = request.headers();
     let delivery_id = match (&scheme.delivery_id_header, &scheme.delivery_id_pointer) {
         (Some(name), _) => headers.identifier(name)?,
-        (None, Some(pointer)) => body_identifier(pointer.resolve(&payload), "the delivery id")?,
+        (None, Some(pointer)) => body_identifier(pointer.resolve(tree), "the delivery id")?,
         (None, None) => None,
     };
     let event_type = match (&scheme.event_type_header, &scheme.event_type_pointer) {
         (Some(name), _) => headers.identifier(name)?,
-        (None, Some(pointer)) => body_identifier(pointer.resolve(&payload), "the event type")?,
+        (None, Some(pointer)) => body_identifier(pointer.resolve(tree), "the event type")?,
         (None, None) => None,
     };
     Ok(Parsed::Delivery(Described {
         delivery_id,
         event_type,
-        payload: Some(payload),
+        payload,
     }))
 }
 

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 use super::{
-    Body, Check, Described, Head, Parsed, decode_head, external_id, parse_json, prefixed_hex,
+    Body, Check, Described, Head, Parsed, Payload, decode_head, external_id, parse_json,
+    prefixed_hex,
 };
 use crate::config::Provider;
 use crate::crypto::{HmacAlgorithm, HmacKey, any_mac_matches};
@@ -40,7 +41,7 @@ pub(crate) fn hub_signature(
 
 pub(crate) fn describe(request: &WebhookRequest) -> Result<Parsed, WebhookError> {
     let (payload, action) = match decode_head(request, Provider::Github, true, &["action"])? {
-        Head::Json(members) => (None, action(&members)),
+        Head::Json(members) => (Payload::Body(None), action(&members)),
         // A hook created with content type "form" sends the JSON in a `payload` field.
         Head::Other(Body::Form(pairs)) => {
             let json = pairs
@@ -49,12 +50,12 @@ pub(crate) fn describe(request: &WebhookRequest) -> Result<Parsed, WebhookError>
                 .ok_or_else(|| WebhookError::malformed_body("a form without `payload`"))?;
             let payload = parse_json(json.as_bytes())?;
             let action = payload.as_object().and_then(action);
-            (Some(payload), action)
+            (Payload::Built(payload), action)
         }
         Head::Other(body) => {
-            let payload = body.into_value();
-            let action = payload.as_object().and_then(action);
-            (Some(payload), action)
+            let payload = body.into_payload();
+            let action = payload.tree().as_object().and_then(action);
+            (payload, action)
         }
     };
     let headers = request.headers();

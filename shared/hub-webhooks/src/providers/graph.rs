@@ -7,7 +7,9 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{Check, Described, Parsed, common_string, decode_body, external_id, parse_json};
+use super::{
+    Check, Described, Parsed, Payload, common_string, decode_body, external_id, parse_json,
+};
 use crate::config::Provider;
 use crate::crypto::constant_time_eq;
 use crate::error::WebhookError;
@@ -79,7 +81,8 @@ pub(crate) fn describe(request: &WebhookRequest) -> Result<Parsed, WebhookError>
         // Notifications carry no id of their own; a retry repeats the body.
         delivery_id: None,
         event_type,
-        payload: Some(payload),
+        // Not the body: `clientState` is gone.
+        payload: Payload::Built(payload),
     }))
 }
 

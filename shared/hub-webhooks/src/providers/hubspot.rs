@@ -161,10 +161,11 @@ fn decode_listed_escapes(url: &str) -> String {
 }
 
 pub(crate) fn describe(request: &WebhookRequest) -> Result<Parsed, WebhookError> {
-    let payload = decode_body(request, Provider::Hubspot, false)?.into_value();
-    let event_type = match &payload {
+    let payload = decode_body(request, Provider::Hubspot, false)?.into_payload();
+    let tree = payload.tree();
+    let event_type = match tree {
         Value::Array(events) => common_string(events, "subscriptionType"),
-        Value::Object(_) => common_string(std::slice::from_ref(&payload), "subscriptionType"),
+        Value::Object(_) => common_string(std::slice::from_ref(tree), "subscriptionType"),
         Value::Null => None,
         _ => {
             return Err(WebhookError::malformed_body(
@@ -176,7 +177,7 @@ pub(crate) fn describe(request: &WebhookRequest) -> Result<Parsed, WebhookError>
         // Events carry ids, a batch does not.
         delivery_id: None,
         event_type,
-        payload: Some(payload),
+        payload,
     }))
 }
 

@@ -53,14 +53,15 @@ pub(crate) fn subscription_handshake(
 }
 
 pub(crate) fn describe(request: &WebhookRequest) -> Result<Parsed, WebhookError> {
-    let payload = decode_body(request, Provider::Meta, false)?.into_value();
-    if payload.get("entry").is_some_and(|entry| !entry.is_array()) {
+    let payload = decode_body(request, Provider::Meta, false)?.into_payload();
+    let tree = payload.tree();
+    if tree.get("entry").is_some_and(|entry| !entry.is_array()) {
         return Err(WebhookError::malformed_body("`entry` is not an array"));
     }
     // `whatsapp_business_account.messages`: the object, and the field when every change
     // agrees on it.
-    let object = payload.get("object").and_then(Value::as_str);
-    let fields: Vec<&str> = changes(&payload)
+    let object = tree.get("object").and_then(Value::as_str);
+    let fields: Vec<&str> = changes(tree)
         .filter_map(|change| change.get("field").and_then(Value::as_str))
         .collect();
     let field = fields
@@ -74,7 +75,7 @@ pub(crate) fn describe(request: &WebhookRequest) -> Result<Parsed, WebhookError>
         // Meta sends no delivery id.
         delivery_id: None,
         event_type,
-        payload: Some(payload),
+        payload,
     }))
 }
 

@@ -63,10 +63,32 @@ pub(crate) struct Described {
     /// The provider's delivery id; `None`: the body's hash stands in.
     pub delivery_id: Option<String>,
     pub event_type: Option<String>,
-    /// The body as JSON, as it may travel on the bus (a form becomes an object); `None` when
-    /// the payload is the JSON body itself, checked but not parsed into a tree
-    /// ([`decode_head`]): it travels as its text and is parsed only if something reads it.
-    pub payload: Option<Value>,
+    pub payload: Payload,
+}
+
+/// What a delivery carries on the bus. Whether it is the body unchanged is said here, by the
+/// provider that read it, so a scheme that changes the payload cannot have the body travel in
+/// its place.
+pub(crate) enum Payload {
+    /// The JSON body, unchanged: it travels as the body's own text. `Some` is its tree when
+    /// the provider parsed it to read it; `None`, it was checked but not parsed
+    /// ([`decode_head`]), and is parsed only if something reads it.
+    Body(Option<Value>),
+    /// Anything else, travelling as this tree encoded: a form as an object of its fields, a
+    /// JSON document posted inside a form, an empty body (null), or a tree the scheme changed
+    /// (Graph removes `clientState`, a secret).
+    Built(Value),
+}
+
+impl Payload {
+    /// The tree the provider reads; null for a JSON body that was not parsed.
+    pub fn tree(&self) -> &Value {
+        const UNPARSED: &Value = &Value::Null;
+        match self {
+            Self::Body(Some(tree)) | Self::Built(tree) => tree,
+            Self::Body(None) => UNPARSED,
+        }
+    }
 }
 
 pub(crate) enum Parsed {
@@ -184,15 +206,16 @@ pub(crate) fn decode_head(
 pub(crate) struct TopLevel {
     /// The members asked for, of a JSON body.
     members: Map<String, Value>,
-    /// Any other body (empty, a form), read whole: the payload as [`Described`] takes it.
-    pub payload: Option<Value>,
+    /// The payload as [`Described`] takes it: a JSON body unparsed, any other (empty, a
+    /// form) read whole.
+    pub payload: Payload,
 }
 
 impl TopLevel {
     pub fn get(&self, name: &str) -> Option<&Value> {
         match &self.payload {
-            Some(payload) => payload.get(name),
-            None => self.members.get(name),
+            Payload::Body(None) => self.members.get(name),
+            payload => payload.tree().get(name),
         }
     }
 }
@@ -208,11 +231,11 @@ pub(crate) fn read_top_level(
     Ok(match decode_head(request, provider, accepts_form, names)? {
         Head::Json(members) => TopLevel {
             members,
-            payload: None,
+            payload: Payload::Body(None),
         },
         Head::Other(body) => TopLevel {
             members: Map::new(),
-            payload: Some(body.into_value()),
+            payload: body.into_payload(),
         },
     })
 }
@@ -316,6 +339,14 @@ impl Body {
             Self::Json(value) => value,
             Self::Form(pairs) => form_object(pairs),
             Self::Empty => Value::Null,
+        }
+    }
+
+    /// The payload this body makes: a JSON body travels unchanged, any other as its value.
+    pub fn into_payload(self) -> Payload {
+        match self {
+            Self::Json(tree) => Payload::Body(Some(tree)),
+            other => Payload::Built(other.into_value()),
         }
     }
 }

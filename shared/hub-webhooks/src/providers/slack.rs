@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{
-    Body, Check, Described, Parsed, body_identifier, decode_body, external_id, form_object,
-    parse_json, parse_unix_seconds,
+    Body, Check, Described, Parsed, Payload, body_identifier, decode_body, external_id,
+    form_object, parse_json, parse_unix_seconds,
 };
 use crate::config::Provider;
 use crate::crypto::{HmacAlgorithm, HmacKey, any_mac_matches, decode_lower_hex};
@@ -55,7 +55,7 @@ pub(crate) fn describe(request: &WebhookRequest) -> Result<Parsed, WebhookError>
                 return Ok(Parsed::Delivery(Described {
                     delivery_id: None,
                     event_type,
-                    payload: Some(payload),
+                    payload: Payload::Built(payload),
                 }));
             }
             let payload = form_object(pairs);
@@ -66,7 +66,7 @@ pub(crate) fn describe(request: &WebhookRequest) -> Result<Parsed, WebhookError>
             Ok(Parsed::Delivery(Described {
                 delivery_id: None,
                 event_type,
-                payload: Some(payload),
+                payload: Payload::Built(payload),
             }))
         }
         Body::Empty => Err(WebhookError::malformed_body("an empty body")),
@@ -98,13 +98,13 @@ fn describe_event(payload: Value) -> Result<Parsed, WebhookError> {
             Ok(Parsed::Delivery(Described {
                 delivery_id,
                 event_type,
-                payload: Some(payload),
+                payload: Payload::Body(Some(payload)),
             }))
         }
         _ => Ok(Parsed::Delivery(Described {
             delivery_id: body_identifier(payload.get("event_id"), "`event_id`")?,
             event_type: outer_type,
-            payload: Some(payload),
+            payload: Payload::Body(Some(payload)),
         })),
     }
 }

@@ -113,11 +113,11 @@ fn url_variants(url: &str) -> Vec<String> {
 }
 
 pub(crate) fn describe(request: &WebhookRequest) -> Result<Parsed, WebhookError> {
-    let payload = decode_body(request, Provider::Twilio, true)?.into_value();
+    let payload = decode_body(request, Provider::Twilio, true)?.into_payload();
     Ok(Parsed::Delivery(Described {
         delivery_id: request.headers().identifier(IDEMPOTENCY_TOKEN)?,
         event_type: None,
-        payload: Some(payload),
+        payload,
     }))
 }
 

@@ -411,6 +411,42 @@ fn graph_notifications_are_checked_by_client_state_which_never_leaves() {
     assert!(matches!(outcome, Ok(Outcome::Delivery(_))));
 }
 
+#[test]
+fn a_payload_travels_as_the_body_only_when_it_is_the_json_body_unchanged() {
+    // JSON bodies spaced as no encoder writes them: their own bytes travel, whether the
+    // provider parsed them (Slack, Twilio) or only read their head (GitHub).
+    let spaced = |text: &str| {
+        WebhookRequest::post(URL)
+            .with_header("Content-Type", "application/json")
+            .with_body(text.as_bytes().to_vec())
+    };
+    for (scheme, text) in [
+        (
+            SchemeConfig::Github,
+            r#"{ "action" : "opened" ,"issue": {"id": 1} }"#,
+        ),
+        (
+            SchemeConfig::Slack,
+            r#"{"type":"event_callback", "event_id":"Ev1", "event":{ "type":"message"}}"#,
+        ),
+        (SchemeConfig::Twilio, r#"{ "CallSid" : "CA1" }"#),
+    ] {
+        let (_, _, outcome) = sign_and_verify(&scheme, "secret", &["secret"], spaced(text));
+        let published = delivery(outcome.unwrap()).into_payload_json();
+        assert_eq!(published.get(), text, "{scheme:?}");
+    }
+    // A form travels as the object of its fields, never as the form's text.
+    let form = WebhookRequest::post(URL)
+        .with_header("Content-Type", "application/x-www-form-urlencoded")
+        .with_body(b"command=%2Fweather&text=94070".to_vec());
+    let (_, _, outcome) = sign_and_verify(&SchemeConfig::Slack, "secret", &["secret"], form);
+    let published = delivery(outcome.unwrap()).into_payload_json();
+    assert_eq!(
+        published.to_value().unwrap(),
+        json!({"command": "/weather", "text": "94070"})
+    );
+}
+
 // --- providers without published vectors: sign, verify, extract, and resist changes ---
 
 #[test]
