@@ -113,10 +113,11 @@ impl Verifier {
             event_type,
             payload,
         } = described;
-        // A JSON body the provider left unchanged travels as the text it came as.
-        let (payload, payload_is_body) = match payload {
-            Payload::Body(tree) => (tree, true),
-            Payload::Built(tree) => (Some(tree), false),
+        let payload = match payload {
+            Payload::Body(tree) => {
+                DeliveryPayload::Body(tree.map(OnceLock::from).unwrap_or_default())
+            }
+            Payload::Built(tree) => DeliveryPayload::Built(tree),
         };
         let body = request.into_body();
         let delivery_id = match delivery_id {
@@ -132,8 +133,7 @@ impl Verifier {
             event_type,
             received_at: now,
             signed_at,
-            payload: payload.map(OnceLock::from).unwrap_or_default(),
-            payload_is_body,
+            payload,
             body,
         }))
     }
@@ -320,11 +320,18 @@ pub struct VerifiedDelivery {
     event_type: Option<String>,
     received_at: DateTime<Utc>,
     signed_at: Option<DateTime<Utc>>,
-    /// Parsed from the body on first use when the provider did not need it as a tree.
-    payload: OnceLock<Value>,
-    /// The payload is the JSON `body`, unchanged.
-    payload_is_body: bool,
+    payload: DeliveryPayload,
     body: Vec<u8>,
+}
+
+/// A verified delivery's [`Payload`].
+#[derive(Clone)]
+enum DeliveryPayload {
+    /// The JSON body, unchanged: it travels as the body's own text. Its tree is parsed from
+    /// the body on first use when the provider did not need one.
+    Body(OnceLock<Value>),
+    /// Not the body as it came: it travels as this tree, encoded.
+    Built(Value),
 }
 
 impl VerifiedDelivery {
@@ -354,29 +361,36 @@ impl VerifiedDelivery {
     /// The body as JSON (a form body as an object of its fields), safe to publish: Microsoft
     /// Graph's `clientState`, a secret, is removed.
     pub fn payload(&self) -> &Value {
-        // The body was checked to be JSON when it was verified: `null` is never reached.
-        self.payload
-            .get_or_init(|| serde_json::from_slice(&self.body).unwrap_or(Value::Null))
+        match &self.payload {
+            // The body was checked to be JSON when it was verified: `null` is never reached.
+            DeliveryPayload::Body(tree) => {
+                tree.get_or_init(|| serde_json::from_slice(&self.body).unwrap_or(Value::Null))
+            }
+            DeliveryPayload::Built(tree) => tree,
+        }
     }
 
     pub fn into_payload(self) -> Value {
         self.payload();
-        self.payload.into_inner().unwrap_or(Value::Null)
+        match self.payload {
+            DeliveryPayload::Body(tree) => tree.into_inner().unwrap_or(Value::Null),
+            DeliveryPayload::Built(tree) => tree,
+        }
     }
 
     /// The payload as JSON text, as the `webhook.received` event carries it: the body's own
     /// bytes when the payload is the JSON body unchanged (nothing is encoded again), else the
     /// payload encoded.
     pub fn into_payload_json(self) -> RawJson {
-        if self.payload_is_body {
+        match self.payload {
             // The body was checked to be UTF-8 JSON when it was verified: `null` is never
             // reached.
-            return String::from_utf8(self.body)
+            DeliveryPayload::Body(_) => String::from_utf8(self.body)
                 .ok()
                 .and_then(|text| RawJson::from_text(text).ok())
-                .unwrap_or_default();
+                .unwrap_or_default(),
+            DeliveryPayload::Built(tree) => RawJson::from_value(&tree),
         }
-        RawJson::from_value(self.payload())
     }
 
     /// The exact bytes received.
