@@ -423,8 +423,7 @@ pub fn validate_item(item: &Item) -> Result<Key, StoreError> {
             "`{EXPIRES_AT}` must be epoch seconds"
         )));
     }
-    let size = item_size_over(item, MAX_ITEM_BYTES);
-    if let Some(size) = size {
+    if let Some(size) = item_size_over(item, MAX_ITEM_BYTES) {
         return Err(StoreError::Validation(format!(
             "item {}/{} is {size} bytes; the limit is {MAX_ITEM_BYTES}",
             key.pk, key.sk
@@ -444,18 +443,17 @@ fn item_size_over(item: &Item, limit: usize) -> Option<usize> {
             Value::Number(_) => 24,
             Value::String(text) => string_len_at_most(text),
             Value::Array(items) => items.iter().map(|v| most(v) + 1).sum::<usize>() + 2,
-            Value::Object(members) => members
-                .iter()
-                .map(|(name, v)| string_len_at_most(name) + 2 + most(v))
-                .sum::<usize>()
-                .saturating_add(2),
+            Value::Object(members) => object_most(members),
         }
     }
-    let at_most = 2 + item
-        .iter()
-        .map(|(name, v)| string_len_at_most(name) + 2 + most(v))
-        .sum::<usize>();
-    if at_most <= limit {
+    fn object_most(members: &Map<String, Value>) -> usize {
+        members
+            .iter()
+            .map(|(name, v)| string_len_at_most(name) + 2 + most(v))
+            .sum::<usize>()
+            .saturating_add(2)
+    }
+    if object_most(item) <= limit {
         return None;
     }
     let size = encoded_len(item).unwrap_or(usize::MAX);
@@ -665,6 +663,8 @@ fn jitter(cap_ms: u64) -> u64 {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use serde_json::json;
 
     #[test]
     fn an_item_is_measured_as_its_json_only_near_the_limit() {
@@ -690,9 +690,6 @@ mod tests {
             }
         }
     }
-
-    use super::*;
-    use serde_json::json;
 
     fn item(v: Value) -> Item {
         v.as_object().cloned().unwrap()
