@@ -8,7 +8,6 @@ use hub_aws::{AwsSettings, connect, topology_from_env};
 use hub_connectors::{ConnectorCatalog, Fetcher, FetcherConfig};
 use hub_core::ports::{Clock, QueueRole, SystemClock};
 use hub_fetch::{FetchConfig, FetchHandler, egress_policy_from_env};
-use hub_runtime::FailureNotes;
 use hub_runtime::lambda::run_sqs_function_noting;
 use hub_runtime::telemetry::{LogFormat, init};
 use lambda_runtime::Error;
@@ -37,7 +36,8 @@ async fn main() -> Result<(), Error> {
         },
         clock,
     )?;
-    let notes = FailureNotes::for_queue(&ports, QueueRole::Fetch.logical_name());
+    // A message that dies on its last delivery is counted on its run, so the run still ends.
+    let notes = hub_writer::run_failure_notes(&ports, QueueRole::Fetch);
     let handler = FetchHandler::new(
         ports,
         ConnectorCatalog::builtin()?,

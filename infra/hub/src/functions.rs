@@ -12,7 +12,7 @@ use hub_runtime::HandlerError;
 use hub_sync::SyncService;
 use hub_transform::TransformHandler;
 use hub_webhooks::{RateLimiting, Receiver, ReceiverOptions};
-use hub_writer::{WriteHandler, Writer, WriterConfig};
+use hub_writer::{RunDeadLetters, WriteHandler, Writer, WriterConfig};
 
 use crate::host::{Host, QueueFunction, TickHandler};
 
@@ -36,6 +36,11 @@ pub fn register_all(host: Host) -> Host {
         fetch_config.fit_visibility_timeout(visibility);
         writer_config.fit_visibility_timeout(visibility);
     }
+    let dead_letters = RunDeadLetters::new(Writer::with_config(
+        host.ports().clone(),
+        writer_config.clone(),
+    ));
+    let host = host.dead_letters(Arc::new(dead_letters));
     let writer = WriteHandler::new(Writer::with_config(host.ports().clone(), writer_config));
     let message_concurrency = writer.message_concurrency();
     let mut write = QueueFunction::new("writer", "write", Arc::new(writer));

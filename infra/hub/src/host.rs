@@ -8,7 +8,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hub_core::ports::{MAX_BATCH_ENTRIES, Ports, Queue, ReceiveOptions, ReceivedMessage};
-use hub_runtime::{FailureNotes, HandlerError, MessageHandler, QueueMessage, process_batch_noting};
+use hub_runtime::{
+    DeadLetterSink, FailureNotes, HandlerError, MessageHandler, QueueMessage, process_batch_noting,
+};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -91,6 +93,7 @@ pub struct Host {
     tick_functions: Vec<(String, Arc<dyn TickHandler>)>,
     routes: axum::Router,
     visibility_timeout: Option<Duration>,
+    dead_letters: Option<Arc<dyn DeadLetterSink>>,
 }
 
 impl Host {
@@ -102,6 +105,7 @@ impl Host {
             tick_functions: Vec::new(),
             routes: axum::Router::new(),
             visibility_timeout: None,
+            dead_letters: None,
         }
     }
 
@@ -121,6 +125,13 @@ impl Host {
     /// The visibility timeout set with [`Host::visibility_timeout`], if any.
     pub fn visibility_timeout_override(&self) -> Option<Duration> {
         self.visibility_timeout
+    }
+
+    /// Tells `sink` of every message whose last allowed delivery failed, on every queue (the
+    /// run accounting of dead letters, as the Lambda functions' failure notes do).
+    pub fn dead_letters(mut self, sink: Arc<dyn DeadLetterSink>) -> Self {
+        self.dead_letters = Some(sink);
+        self
     }
 
     /// Registers a queue-driven function.
@@ -173,9 +184,13 @@ impl Host {
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
         for (function, queue) in workers {
+            // What the DLQ tooling shows as the reason a message of this queue is dead.
+            let mut notes = FailureNotes::for_queue(&self.ports, function.queue.clone());
+            if let Some(sink) = &self.dead_letters {
+                notes = notes.with_dead_letters(Arc::clone(sink));
+            }
             let worker = Worker {
-                // What the DLQ tooling shows as the reason a message of this queue is dead.
-                notes: FailureNotes::for_queue(&self.ports, function.queue.clone()),
+                notes,
                 function,
                 queue,
                 options: self.options.clone(),

@@ -241,6 +241,25 @@ pub fn pipeline_batch(execution_id: &str, source_key: &str) -> Key {
     )
 }
 
+/// Marks what a run lost to a dead-letter queue as counted (hub-writer's run protocol):
+/// `dead#batch#<source key>` for a record or write batch (in the execution's `batchesDead`, taken
+/// back out when a replay writes the batch after all), `dead#page#<page>` for a fetch job. So a
+/// message noted dead twice is counted once.
+pub fn pipeline_dead_batch(execution_id: &str, source_key: &str) -> Key {
+    Key::new(
+        pipeline_partition(execution_id),
+        format!("dead#batch#{source_key}"),
+    )
+}
+
+/// See [`pipeline_dead_batch`]: page `page`'s fetch job of a run reached the fetch DLQ.
+pub fn pipeline_dead_page(execution_id: &str, page: u32) -> Key {
+    Key::new(
+        pipeline_partition(execution_id),
+        format!("dead#page#{page:010}"),
+    )
+}
+
 /// Why the last handling of message `message_id` of queue `queue` (logical name: `fetch`,
 /// `transform`, `write`) failed. SQS keeps no reason and keeps the message id when it moves a
 /// message to its DLQ, so the DLQ tooling finds the note of a dead message by these two.

@@ -13,4 +13,4 @@ pub use batch::{
     BatchOutcome, HandlerError, ItemFailure, JsonHandler, MessageHandler, QueueMessage,
     process_batch, process_batch_noting,
 };
-pub use notes::{EnvelopeIds, FailureNote, FailureNotes};
+pub use notes::{DeadLetterSink, EnvelopeIds, FailureNote, FailureNotes};

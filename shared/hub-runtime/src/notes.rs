@@ -7,15 +7,23 @@
 //! count and the tenant, task and execution ids when the body names them; never the body) and
 //! expires with the DLQ's retention. Writing it is best-effort: a note that cannot be written
 //! is logged and changes nothing about the batch's outcome.
+//!
+//! A failure on a message's last allowed receive ([`MAX_RECEIVE_COUNT`]) means the queue moves
+//! it to its DLQ at the next receive: the notes then also tell their [`DeadLetterSink`], if
+//! they have one (hub-writer counts the message on its run, so a run whose batches die still
+//! ends). A handler that never returns on that last receive (a crash, a Lambda timeout) tells
+//! nobody; the note of its previous failure is all the DLQ tooling has.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use hub_core::keys;
 use hub_core::ports::{
-    Clock, DLQ_RETENTION, EXPIRES_AT, Item, MAX_BATCH_GET, PK, Ports, SK, StateStore, StoreError,
+    Clock, DLQ_RETENTION, EXPIRES_AT, Item, MAX_BATCH_GET, MAX_RECEIVE_COUNT, PK, Ports, SK,
+    StateStore, StoreError,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -145,6 +153,17 @@ impl EnvelopeIds {
     }
 }
 
+/// A dead letter accounting: told of every message whose last allowed delivery failed, with
+/// its note and its body, once the note is written.
+#[async_trait]
+pub trait DeadLetterSink: Send + Sync {
+    /// Best-effort like the note: errors are the sink's to log.
+    async fn dead_lettered(&self, note: &FailureNote, body: &str);
+}
+
+/// How long a dead-letter sink may take before it is abandoned (it writes a few items).
+pub const DEAD_LETTER_SINK_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// Writes the failure notes of one queue's messages.
 #[derive(Clone)]
 pub struct FailureNotes {
@@ -152,6 +171,7 @@ pub struct FailureNotes {
     clock: Arc<dyn Clock>,
     queue: String,
     ttl: Duration,
+    dead_letters: Option<Arc<dyn DeadLetterSink>>,
 }
 
 impl std::fmt::Debug for FailureNotes {
@@ -159,6 +179,7 @@ impl std::fmt::Debug for FailureNotes {
         f.debug_struct("FailureNotes")
             .field("queue", &self.queue)
             .field("ttl", &self.ttl)
+            .field("dead_letters", &self.dead_letters.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -175,7 +196,14 @@ impl FailureNotes {
             clock,
             queue: queue.into(),
             ttl: DLQ_RETENTION,
+            dead_letters: None,
         }
+    }
+
+    /// Tells `sink` of every message whose last allowed delivery failed.
+    pub fn with_dead_letters(mut self, sink: Arc<dyn DeadLetterSink>) -> Self {
+        self.dead_letters = Some(sink);
+        self
     }
 
     pub fn for_queue(ports: &Ports, queue: impl Into<String>) -> Self {
@@ -186,10 +214,31 @@ impl FailureNotes {
         &self.queue
     }
 
-    /// Writes the note of a failed delivery; a failure to write is logged, never returned.
+    /// Writes the note of a failed delivery; a failure to write is logged, never returned. On
+    /// the message's last allowed receive, the dead-letter sink is told next.
     pub async fn record(&self, message: &QueueMessage, error: &HandlerError) {
         let now = self.clock.now();
         let note = FailureNote::new(&self.queue, message, error, now);
+        self.write(message, &note, now).await;
+        if let Some(sink) = &self.dead_letters
+            && message.receive_count >= MAX_RECEIVE_COUNT
+        {
+            let told = sink.dead_lettered(&note, &message.body);
+            if tokio::time::timeout(DEAD_LETTER_SINK_TIMEOUT, told)
+                .await
+                .is_err()
+            {
+                tracing::error!(
+                    message_id = %message.message_id,
+                    queue = %self.queue,
+                    "counting the dead letter on its run took over {}s and was abandoned",
+                    DEAD_LETTER_SINK_TIMEOUT.as_secs()
+                );
+            }
+        }
+    }
+
+    async fn write(&self, message: &QueueMessage, note: &FailureNote, now: DateTime<Utc>) {
         let expires_at =
             now + chrono::Duration::from_std(self.ttl).unwrap_or(chrono::Duration::MAX);
         let write = self.state.put(note.to_item(expires_at), None);

@@ -46,6 +46,8 @@ pub struct ExecutionRecord {
     pub batches_enqueued: u64,
     /// Of those, the batches the writer has written.
     pub batches_written: u64,
+    /// Of those, the batches that reached a dead-letter queue and were not written since.
+    pub batches_dead: u64,
     /// Every error reported, including those beyond the stored ones.
     pub error_count: u64,
     pub last_error: Option<String>,
@@ -181,6 +183,7 @@ pub(crate) fn new_execution_item(tenant: &TenantId, execution: &SyncExecution) -
         attr::ERROR_COUNT,
         attr::BATCHES_ENQUEUED,
         attr::BATCHES_WRITTEN,
+        attr::BATCHES_DEAD,
     ] {
         item.insert(counter.into(), 0.into());
     }
@@ -233,6 +236,7 @@ pub(crate) fn read_execution(tenant: &TenantId, item: &Item) -> Result<Execution
             .unwrap_or(false),
         batches_enqueued: count_attr(item, attr::BATCHES_ENQUEUED),
         batches_written: count_attr(item, attr::BATCHES_WRITTEN),
+        batches_dead: count_attr(item, attr::BATCHES_DEAD),
         error_count: count_attr(item, attr::ERROR_COUNT),
         last_error: str_attr(item, attr::LAST_ERROR).map(str::to_owned),
         cancelled_by: str_attr(item, attr::CANCELLED_BY).map(str::to_owned),

@@ -161,6 +161,10 @@ pub mod attr {
     /// queue, and batches the writer has written; equal with `fetchComplete`, the run is done.
     pub const BATCHES_ENQUEUED: &str = "batchesEnqueued";
     pub const BATCHES_WRITTEN: &str = "batchesWritten";
+    /// Batches of the run that reached a dead-letter queue instead (hub-writer counts them
+    /// when their last delivery fails): with them, `batchesWritten + batchesDead ==
+    /// batchesEnqueued` ends the run, never as a success.
+    pub const BATCHES_DEAD: &str = "batchesDead";
     /// A parked run resumes then (`SyncService::park_job`): sortable time.
     pub const RESUME_AT: &str = "resumeAt";
 

@@ -84,8 +84,8 @@
 //!    delivery loses the marker's condition and counts nothing).
 //! 4. **Completion** ([`Writer::complete_if_done`], called by the writer after every batch and
 //!    by `record_page_enqueued`): when the execution is `running`, `fetchComplete` and
-//!    `batchesWritten == batchesEnqueued`, the caller claims the completion with a conditional
-//!    update (those values as read, and no unexpired `completionLeaseUntil`), so of racing
+//!    `batchesWritten + batchesDead == batchesEnqueued`, the caller claims the completion with a
+//!    conditional update (those values as read, and no unexpired `completionLeaseUntil`), so of racing
 //!    writers exactly one proceeds; whoever made the counts equal reads them afterwards, so
 //!    someone always sees the run complete. The claimant then, only if the outcome
 //!    ([`hub_sync::outcome_of`]) is `success`: commits the run's cursor candidate to the task's
@@ -100,6 +100,21 @@
 //!    [`WriterConfig::completion_lease`]; the claim names the message that made it (the batch's
 //!    source, or the fetched page), so that message's redelivery takes it over at once, and
 //!    any other caller resumes once the lease has expired.
+//!
+//! 5. **Dead letters** ([`Writer::record_dead_letter`], told by the batch driver's failure
+//!    notes through [`RunDeadLetters`] when a message's last allowed delivery fails; see
+//!    [`run_failure_notes`]): the message's run gets an error first (phase `fetching`,
+//!    `transforming` or `saving`, code `dead_lettered`, naming the DLQ, the message id and the
+//!    reason), so the run can no longer be a success; then, in one transaction with a marker
+//!    `pipeline#<exec>` / `dead#batch#<source key>` (absent) and a check that the batch's
+//!    written marker is absent, a record or write batch ADDs 1 to `batchesDead`; a fetch job
+//!    (marker `dead#page#<n>`) sets `fetchComplete`, since no page follows it. Then the run
+//!    completes if nothing else is outstanding: `partial` when some records were written,
+//!    `failed` when none were, the cursor unmoved. A batch counted dead and written later (a
+//!    replay) deletes its dead marker and takes 1 back out of `batchesDead` in the
+//!    transaction that counts it written, so a replay during the run cannot end it early.
+//!    A delivery that never returns on its last receive (a crash or a timeout) is not
+//!    counted: the run stays `running` until it is cancelled.
 //!
 //! # deleteIfRemoved
 //!
@@ -119,6 +134,7 @@
 //! (the same batch, without items: its marker makes it count nothing) to the write queue.
 
 mod apply;
+mod dead;
 mod error;
 mod handler;
 mod lookup;
@@ -132,6 +148,7 @@ use std::time::Duration;
 use hub_core::ports::{MAX_BATCH_ENTRIES, Ports};
 use hub_sync::SyncService;
 
+pub use dead::{DEAD_LETTER_CODE, RunDeadLetters, run_failure_notes};
 pub use error::WriterError;
 pub use handler::WriteHandler;
 pub use lookup::{RecordsLookup, lookup_by_external_ids};
@@ -347,6 +364,7 @@ pub mod kind {
     pub const RECORD: &str = "record";
     pub const PAGE_MARKER: &str = "pipeline_page";
     pub const BATCH_MARKER: &str = "pipeline_batch";
+    pub const DEAD_MARKER: &str = "pipeline_dead";
     pub const CURSOR: &str = "cursor";
 }
 

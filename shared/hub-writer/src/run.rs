@@ -58,6 +58,8 @@ pub enum Completion {
     Pending {
         batches_enqueued: u64,
         batches_written: u64,
+        /// Batches that reached a dead-letter queue (and count as accounted for).
+        batches_dead: u64,
         fetch_complete: bool,
     },
     /// The execution had already ended (completed, failed or cancelled).
@@ -106,6 +108,16 @@ pub fn cursor_order_key(cursor: &str) -> String {
             .collect();
         format!("0{:04}{complement}", 9999 - significant.len())
     }
+}
+
+/// What a counting transaction found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Counted {
+    Applied,
+    /// Its marker existed: counted before.
+    MarkerExisted,
+    /// A check after the execution update failed.
+    CheckFailed,
 }
 
 /// How a write batch names itself as the claimant of its run's completion: by its source, which
@@ -267,8 +279,9 @@ impl Writer {
         ];
         let deadline = Instant::now() + self.config.retry_deadline;
         let first_time = self
-            .counted_once(tenant, execution_id, ops, deadline)
-            .await?;
+            .transact_counted(tenant, execution_id, ops, deadline)
+            .await?
+            == Counted::Applied;
         let (batches, candidate) = if first_time {
             (page.batches, page.cursor_candidate.clone())
         } else {
@@ -331,22 +344,27 @@ impl Writer {
             }
             let enqueued = item.get(exec_attr::BATCHES_ENQUEUED).cloned();
             let written = item.get(exec_attr::BATCHES_WRITTEN).cloned();
+            let dead = item.get(exec_attr::BATCHES_DEAD).cloned();
             let count = |v: &Option<Value>| v.as_ref().and_then(Value::as_u64).unwrap_or(0);
             let fetch_complete =
                 item.get(exec_attr::FETCH_COMPLETE).and_then(Value::as_bool) == Some(true);
-            if !fetch_complete || count(&written) != count(&enqueued) {
-                if count(&written) > count(&enqueued) && fetch_complete {
+            // Every batch is accounted for once it is written or dead.
+            let accounted = count(&written) + count(&dead);
+            if !fetch_complete || accounted != count(&enqueued) {
+                if accounted > count(&enqueued) && fetch_complete {
                     tracing::warn!(
                         execution = execution_id,
                         enqueued = count(&enqueued),
                         written = count(&written),
-                        "more batches written than enqueued: the fetcher sent batches it did not \
-                         count; the run cannot complete"
+                        dead = count(&dead),
+                        "more batches written or dead than enqueued: the fetcher sent batches it \
+                         did not count; the run cannot complete"
                     );
                 }
                 return Ok(Completion::Pending {
                     batches_enqueued: count(&enqueued),
                     batches_written: count(&written),
+                    batches_dead: count(&dead),
                     fetch_complete,
                 });
             }
@@ -376,6 +394,7 @@ impl Writer {
                 .and(Condition::eq(exec_attr::FETCH_COMPLETE, true))
                 .and(unchanged(exec_attr::BATCHES_ENQUEUED, enqueued.as_ref()))
                 .and(unchanged(exec_attr::BATCHES_WRITTEN, written.as_ref()))
+                .and(unchanged(exec_attr::BATCHES_DEAD, dead.as_ref()))
                 .and(unchanged(attr::COMPLETION_LEASE_UNTIL, lease.as_ref()));
             match self
                 .ports
@@ -570,48 +589,91 @@ impl Writer {
                 UpdateAction::Set(attr::SWEEP_SOURCE.into(), source.into()),
             ]);
         }
-        let ops = vec![
-            TransactOp::Put {
-                item: marker,
+        // A batch counted dead (it reached a DLQ) and written now, replayed: it leaves the
+        // dead count as it joins the written one, so the run's sum stays right.
+        let dead_key = keys::pipeline_dead_batch(execution_id, source_key);
+        for _ in 0..MAX_ATTEMPTS {
+            let was_dead = self.ports.state.get(&dead_key).await?.is_some();
+            let mut actions = actions.clone();
+            let mut ops = vec![TransactOp::Put {
+                item: marker.clone(),
                 condition: Some(Condition::item_absent()),
-            },
-            TransactOp::Update {
+            }];
+            if was_dead {
+                actions.push(UpdateAction::Add(exec_attr::BATCHES_DEAD.into(), -1));
+            }
+            ops.push(TransactOp::Update {
                 key: keys::execution(tenant.as_str(), execution_id),
                 actions,
                 condition: Some(Condition::item_present()),
-            },
-        ];
-        self.counted_once(tenant, execution_id, ops, deadline).await
+            });
+            ops.push(if was_dead {
+                TransactOp::Delete {
+                    key: dead_key.clone(),
+                    condition: Some(Condition::item_present()),
+                }
+            } else {
+                TransactOp::Check {
+                    key: dead_key.clone(),
+                    condition: Condition::item_absent(),
+                }
+            });
+            match self
+                .transact_counted(tenant, execution_id, ops, deadline)
+                .await?
+            {
+                Counted::Applied => {
+                    if was_dead {
+                        tracing::info!(
+                            execution = execution_id,
+                            source = source_key,
+                            "a batch that had reached a dead-letter queue is written"
+                        );
+                    }
+                    return Ok(true);
+                }
+                Counted::MarkerExisted => return Ok(false),
+                // It was counted dead, or replayed, in between: read it again.
+                Counted::CheckFailed => continue,
+            }
+        }
+        Err(WriterError::Contention {
+            record_id: format!("batch {source_key} of execution {execution_id}"),
+        })
     }
 
-    /// Runs a [marker put, execution update] transaction: true when it applied, false when
-    /// the marker existed already.
-    async fn counted_once(
+    /// Runs a `[marker put, execution update, checks...]` transaction: whether it applied,
+    /// found the marker, or failed a later check. A missing execution is an error.
+    pub(crate) async fn transact_counted(
         &self,
         tenant: &TenantId,
         execution_id: &str,
         ops: Vec<TransactOp>,
         deadline: Instant,
-    ) -> Result<bool> {
+    ) -> Result<Counted> {
         let mut attempt = 0;
         loop {
             match self.ports.state.transact_write(ops.clone()).await {
-                Ok(()) => return Ok(true),
+                Ok(()) => return Ok(Counted::Applied),
                 Err(StoreError::TransactionCanceled { reasons }) => {
-                    match (reasons.first(), reasons.get(1)) {
-                        (Some(CancelReason::ConditionFailed), _) => return Ok(false),
-                        (_, Some(CancelReason::ConditionFailed)) => {
-                            return Err(hub_sync::Error::ExecutionNotFound {
-                                tenant: tenant.to_string(),
-                                execution_id: execution_id.to_owned(),
-                            }
-                            .into());
-                        }
-                        _ => {
-                            backoff(attempt, deadline, &self.config).await?;
-                            attempt += 1;
-                        }
+                    let failed = |index: usize| {
+                        matches!(reasons.get(index), Some(CancelReason::ConditionFailed))
+                    };
+                    if failed(0) {
+                        return Ok(Counted::MarkerExisted);
                     }
+                    if failed(1) {
+                        return Err(hub_sync::Error::ExecutionNotFound {
+                            tenant: tenant.to_string(),
+                            execution_id: execution_id.to_owned(),
+                        }
+                        .into());
+                    }
+                    if (2..ops.len()).any(failed) {
+                        return Ok(Counted::CheckFailed);
+                    }
+                    backoff(attempt, deadline, &self.config).await?;
+                    attempt += 1;
                 }
                 Err(error) if error.is_retryable() => {
                     backoff(attempt, deadline, &self.config).await?;
@@ -802,7 +864,7 @@ impl Writer {
     }
 
     /// A bookkeeping marker, kept for [`crate::WriterConfig::marker_ttl`].
-    fn marker(&self, key: &Key, marker_kind: &str) -> Item {
+    pub(crate) fn marker(&self, key: &Key, marker_kind: &str) -> Item {
         let expires = self.ports.clock.now().timestamp()
             + i64::try_from(self.config.marker_ttl.as_secs()).unwrap_or(i64::MAX / 2);
         let mut item = Item::new();

@@ -37,6 +37,7 @@ pub async fn creates_updates_and_skips(env: &Env) {
         Completion::Pending {
             batches_enqueued: 1,
             batches_written: 0,
+            batches_dead: 0,
             fetch_complete: false
         }
     ));
@@ -92,6 +93,7 @@ pub async fn creates_updates_and_skips(env: &Env) {
         Completion::Pending {
             batches_enqueued: 2,
             batches_written: 1,
+            batches_dead: 0,
             fetch_complete: true
         }
     ));
@@ -1032,4 +1034,342 @@ pub async fn a_redelivered_batch_takes_over_the_completion_it_claimed(env: &Env)
     assert_eq!(ended.execution.results.created, 1);
     assert_eq!(env.cursor("contacts").await.as_deref(), Some(T1));
     assert_eq!(env.finished_events().await.len(), 1);
+}
+
+/// A dead-letter queue's note of `body`, failed on its last allowed delivery on `queue`.
+fn dead_note(queue: &str, message_id: &str, body: &str) -> hub_runtime::FailureNote {
+    let message = hub_runtime::QueueMessage {
+        message_id: message_id.into(),
+        body: body.into(),
+        receive_count: hub_core::ports::MAX_RECEIVE_COUNT,
+        attributes: Default::default(),
+    };
+    let error =
+        hub_runtime::HandlerError::permanent("schema_invalid", "the regex does not compile");
+    hub_runtime::FailureNote::new(queue, &message, &error, chrono::Utc::now())
+}
+
+async fn note_dead(env: &Env, queue: &str, message_id: &str, body: &str) -> Option<Completion> {
+    env.writer
+        .record_dead_letter(&dead_note(queue, message_id, body), body)
+        .await
+        .unwrap()
+}
+
+/// The record batch the transformer would have received for a write batch's source.
+fn record_batch_body(write: &WriteBatch) -> String {
+    hub_core::messages::RecordBatch {
+        v: hub_core::messages::V1,
+        execution_id: write.execution_id.clone(),
+        tenant_id: write.tenant_id.clone(),
+        tenant_integration_id: write.tenant_integration_id.clone(),
+        task_id: Some("contacts".into()),
+        schema_id: "contacts".into(),
+        schema_version: 3,
+        source: write.source.clone().unwrap(),
+        records: vec![json!({"id": "x"})],
+        last_page: false,
+        cursor_candidate: None,
+    }
+    .to_json()
+    .unwrap()
+}
+
+pub async fn dead_batches_end_the_run_and_a_replay_writes_them_once(env: &Env) {
+    let t = tenant();
+    let exec = env.start_run("contacts", true).await;
+    env.page(&exec, 0, 2, Some(T2), true).await;
+    let a = batch(
+        Some(&exec),
+        poll_source(0, 0, 2),
+        &[rec("a", "h1", T1)],
+        run_target(),
+    );
+    let b = batch(
+        Some(&exec),
+        poll_source(0, 1, 2),
+        &[rec("b", "h1", T1), rec("c", "h1", T1)],
+        run_target(),
+    );
+    env.writer.write_batch(&a).await.unwrap();
+    // B dies on the write queue: every batch is accounted for, so the run ends, and not as a
+    // success (a was written, so partial); the cursor stays for the next run to read again.
+    let completion = note_dead(env, "write", "m-b", &b.to_json().unwrap()).await;
+    assert_eq!(
+        completion,
+        Some(Completion::Finished {
+            status: RunStatus::Partial,
+            cursor_committed: None,
+            removed: 0,
+        })
+    );
+    let record = env.execution(&exec).await;
+    assert_eq!(record.execution.status, ExecutionStatus::Partial);
+    assert_eq!(
+        (
+            record.batches_enqueued,
+            record.batches_written,
+            record.batches_dead
+        ),
+        (2, 1, 1)
+    );
+    assert_eq!(env.cursor("contacts").await, None);
+    let errors = &record.execution.errors;
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].phase, "saving");
+    let details = errors[0].details.as_ref().unwrap();
+    assert_eq!(details["code"], "dead_lettered");
+    assert_eq!(details["queue"], "write-dlq");
+    assert_eq!(details["messageId"], "m-b");
+    assert_eq!(details["reason"], "schema_invalid");
+    assert!(errors[0].error.contains(&format!("--execution {exec}")));
+    // The task is free again: a new run can start.
+    assert!(env.sync.get_task(&t, "contacts").await.is_ok());
+
+    // Told twice (a second failure note of the same message): counted once.
+    assert_eq!(
+        note_dead(env, "write", "m-b", &b.to_json().unwrap()).await,
+        None
+    );
+    let again = env.execution(&exec).await;
+    assert_eq!((again.batches_dead, again.error_count), (1, 1));
+
+    // The replayed batch is written once, and leaves the dead count.
+    let replayed = env.writer.write_batch(&b).await.unwrap();
+    assert_eq!(counts(&replayed), (2, 0, 0, 0));
+    let after = env.execution(&exec).await;
+    assert_eq!((after.batches_written, after.batches_dead), (2, 0));
+    assert_eq!(after.execution.results.created, 3);
+    assert!(env.record("c").await.is_some());
+    let replayed_again = env.writer.write_batch(&b).await.unwrap();
+    assert!(replayed_again.already_counted);
+    assert_eq!(env.execution(&exec).await.execution.results.created, 3);
+}
+
+pub async fn a_run_whose_every_batch_dies_ends_failed(env: &Env) {
+    let exec = env.start_run("contacts", true).await;
+    env.page(&exec, 0, 2, Some(T2), true).await;
+    let parts: Vec<WriteBatch> = (0..2)
+        .map(|part| {
+            batch(
+                Some(&exec),
+                poll_source(0, part, 2),
+                &[rec("a", "h1", T1)],
+                run_target(),
+            )
+        })
+        .collect();
+    let first = note_dead(env, "transform", "m-0", &record_batch_body(&parts[0])).await;
+    assert!(
+        matches!(
+            first,
+            Some(Completion::Pending {
+                batches_enqueued: 2,
+                batches_written: 0,
+                batches_dead: 1,
+                fetch_complete: true
+            })
+        ),
+        "{first:?}"
+    );
+    let last = note_dead(env, "transform", "m-1", &record_batch_body(&parts[1])).await;
+    assert_eq!(finished(last.as_ref().unwrap()), Some(RunStatus::Failed));
+    let record = env.execution(&exec).await;
+    assert_eq!(record.execution.status, ExecutionStatus::Failed);
+    assert_eq!(record.error_count, 2);
+    assert!(
+        record
+            .execution
+            .errors
+            .iter()
+            .all(|e| e.phase == "transforming")
+    );
+    assert_eq!(env.cursor("contacts").await, None);
+    assert_eq!(env.finished_events().await.len(), 1);
+}
+
+pub async fn a_dead_fetch_job_ends_the_fetch_and_the_run_after_its_batches(env: &Env) {
+    let exec = env.start_run("contacts", true).await;
+    // Page 0 sent one batch; the job of page 1 died.
+    env.page(&exec, 0, 1, Some(T1), false).await;
+    let job = hub_core::messages::SyncJob {
+        v: hub_core::messages::V1,
+        execution_id: exec.clone(),
+        tenant_id: tenant(),
+        task_id: "contacts".into(),
+        attempt: 1,
+        triggered_by: hub_core::model::Trigger::Schedule,
+        page: 1,
+        page_token: Some("token-1".into()),
+        cursor_window: Default::default(),
+    };
+    let dead = note_dead(env, "fetch", "m-job", &job.to_json().unwrap()).await;
+    assert!(
+        matches!(
+            dead,
+            Some(Completion::Pending {
+                batches_enqueued: 1,
+                batches_written: 0,
+                fetch_complete: true,
+                ..
+            })
+        ),
+        "{dead:?}"
+    );
+    let report = env
+        .writer
+        .write_batch(&batch(
+            Some(&exec),
+            poll_source(0, 0, 1),
+            &[rec("a", "h1", T1)],
+            run_target(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        finished(report.completion.as_ref().unwrap()),
+        Some(RunStatus::Partial)
+    );
+    let record = env.execution(&exec).await;
+    assert_eq!(record.execution.errors[0].phase, "fetching");
+    assert_eq!(env.cursor("contacts").await, None);
+}
+
+pub async fn a_dead_batch_replayed_mid_run_leaves_the_run_to_finish_when_all_are_written(
+    env: &Env,
+) {
+    let exec = env.start_run("contacts", true).await;
+    env.page(&exec, 0, 3, Some(T2), true).await;
+    let parts: Vec<WriteBatch> = (0..3)
+        .map(|part| {
+            batch(
+                Some(&exec),
+                poll_source(0, part, 3),
+                &[rec(["a", "b", "c"][part as usize], "h1", T1)],
+                run_target(),
+            )
+        })
+        .collect();
+    note_dead(env, "write", "m-0", &parts[0].to_json().unwrap()).await;
+    // Replayed at once, while the other two are still on their way: 1 written, 0 dead.
+    let replayed = env.writer.write_batch(&parts[0]).await.unwrap();
+    assert!(
+        matches!(
+            replayed.completion,
+            Some(Completion::Pending {
+                batches_written: 1,
+                batches_dead: 0,
+                ..
+            })
+        ),
+        "{:?}",
+        replayed.completion
+    );
+    let second = env.writer.write_batch(&parts[1]).await.unwrap();
+    assert!(matches!(
+        second.completion,
+        Some(Completion::Pending { .. })
+    ));
+    let last = env.writer.write_batch(&parts[2]).await.unwrap();
+    // Everything was written in the end; the dead letter stays on record, so partial.
+    assert_eq!(
+        finished(last.completion.as_ref().unwrap()),
+        Some(RunStatus::Partial)
+    );
+    assert_eq!(env.execution(&exec).await.execution.results.created, 3);
+}
+
+pub async fn a_batch_written_by_a_duplicate_is_not_dead(env: &Env) {
+    let exec = env.start_run("contacts", true).await;
+    env.page(&exec, 0, 2, Some(T2), true).await;
+    let a = batch(
+        Some(&exec),
+        poll_source(0, 0, 2),
+        &[rec("a", "h1", T1)],
+        run_target(),
+    );
+    env.writer.write_batch(&a).await.unwrap();
+    assert_eq!(
+        note_dead(env, "write", "m-a", &a.to_json().unwrap()).await,
+        None
+    );
+    // Webhook batches and bodies that are no envelope belong to no run.
+    let webhook = batch(
+        None,
+        webhook_source("d-1"),
+        &[rec("z", "h1", T1)],
+        run_target(),
+    );
+    assert_eq!(
+        note_dead(env, "write", "m-w", &webhook.to_json().unwrap()).await,
+        None
+    );
+    assert_eq!(note_dead(env, "transform", "m-x", "not json").await, None);
+    let record = env.execution(&exec).await;
+    assert_eq!((record.batches_dead, record.error_count), (0, 0));
+    assert!(record.is_running());
+}
+
+/// Always fails: a batch whose schema cannot be compiled, say.
+struct FailingHandler;
+
+#[async_trait::async_trait]
+impl hub_runtime::MessageHandler for FailingHandler {
+    async fn handle(
+        &self,
+        _message: &hub_runtime::QueueMessage,
+    ) -> Result<(), hub_runtime::HandlerError> {
+        Err(hub_runtime::HandlerError::permanent(
+            "schema_invalid",
+            "the regex does not compile",
+        ))
+    }
+}
+
+pub async fn the_batch_driver_counts_a_message_dead_on_its_last_delivery(env: &Env) {
+    let exec = env.start_run("contacts", true).await;
+    env.page(&exec, 0, 1, Some(T2), true).await;
+    let body = batch(
+        Some(&exec),
+        poll_source(0, 0, 1),
+        &[rec("a", "h1", T1)],
+        run_target(),
+    )
+    .to_json()
+    .unwrap();
+    let notes = hub_runtime::FailureNotes::for_queue(&env.ports, "write").with_dead_letters(
+        std::sync::Arc::new(hub_writer::RunDeadLetters::new(env.writer.clone())),
+    );
+    let deliver = |receive_count: u32| {
+        let message = hub_runtime::QueueMessage {
+            message_id: "m-1".into(),
+            body: body.clone(),
+            receive_count,
+            attributes: Default::default(),
+        };
+        hub_runtime::process_batch_noting(
+            std::sync::Arc::new(FailingHandler),
+            vec![message],
+            1,
+            Some(notes.clone()),
+        )
+    };
+    // Receives before the last: the message comes back, the run waits for it.
+    for receive_count in 1..hub_core::ports::MAX_RECEIVE_COUNT {
+        assert_eq!(deliver(receive_count).await.failures.len(), 1);
+    }
+    let record = env.execution(&exec).await;
+    assert_eq!((record.batches_dead, record.error_count), (0, 0));
+    assert!(record.is_running());
+    // The last: the queue moves it to its DLQ, and the run ends.
+    assert_eq!(
+        deliver(hub_core::ports::MAX_RECEIVE_COUNT)
+            .await
+            .failures
+            .len(),
+        1
+    );
+    let record = env.execution(&exec).await;
+    assert_eq!(record.batches_dead, 1);
+    assert_eq!(record.execution.status, ExecutionStatus::Failed);
 }
