@@ -229,6 +229,7 @@ async fn poison_scenario(env: Env) {
         limit: 10,
         dry_run: false,
         rate_per_second: 10.0,
+        remap: false,
     };
     let mut dying = ports.clone();
     let dlq_queue = ports.queue("transform-dlq").unwrap();

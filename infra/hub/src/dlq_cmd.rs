@@ -63,6 +63,11 @@ pub enum DlqCommand {
         /// Show what would be replayed; send and delete nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Map replayed record batches (transform queue) with their task's current conversion
+        /// schema instead of the version they were fetched with: after fixing the schema.
+        /// Write and fetch messages replay as they are.
+        #[arg(long)]
+        remap: bool,
     },
     /// Delete dead messages for good: those a filter selects, or with --all the whole queue.
     Purge {
@@ -94,6 +99,9 @@ pub struct FilterArgs {
     /// Only messages of this sync task.
     #[arg(long)]
     pub task: Option<String>,
+    /// Only messages of this run (its dead letters are listed on `hub executions show`).
+    #[arg(long)]
+    pub execution: Option<String>,
     /// Only messages that failed with this error code.
     #[arg(long)]
     pub error_code: Option<String>,
@@ -121,6 +129,7 @@ impl FilterArgs {
             message_ids: self.message_ids.clone(),
             tenant_id: self.tenant.clone(),
             task_id: self.task.clone(),
+            execution_id: self.execution.clone(),
             error_code: self.error_code.clone(),
             retryable: self.retryable,
             older_than: self.older_than,
@@ -173,11 +182,13 @@ pub async fn run(ports: Ports, command: DlqCommand, json: bool) -> Result<(), Dl
             limit,
             rate,
             dry_run,
+            remap,
         } => {
             let options = ReplayOptions {
                 limit,
                 dry_run,
                 rate_per_second: rate,
+                remap,
             };
             let report = dlq
                 .replay(&roles(queue.as_deref())?, &filter.filter(), options)
@@ -375,6 +386,9 @@ mod tests {
             "--rate",
             "2",
             "--dry-run",
+            "--execution",
+            "01EXEC",
+            "--remap",
             "--json",
         ])
         .unwrap();
@@ -385,6 +399,7 @@ mod tests {
             rate,
             dry_run,
             limit,
+            remap,
         } = cli.args.command
         else {
             panic!("not replay");
@@ -394,7 +409,11 @@ mod tests {
         assert_eq!(filter.tenant_id.as_deref(), Some("acme"));
         assert_eq!(filter.older_than, Some(Duration::from_secs(5400)));
         assert_eq!(filter.message_ids, ["a", "b"]);
-        assert_eq!((rate, dry_run, limit), (2.0, true, DEFAULT_LIMIT));
+        assert_eq!(filter.execution_id.as_deref(), Some("01EXEC"));
+        assert_eq!(
+            (rate, dry_run, limit, remap),
+            (2.0, true, DEFAULT_LIMIT, true)
+        );
         assert!(Cli::try_parse_from(["hub", "list", "--older-than", "soon"]).is_err());
         assert!(
             Cli::try_parse_from(["hub", "purge"]).is_err(),

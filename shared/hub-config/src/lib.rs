@@ -16,7 +16,7 @@ mod document;
 mod store;
 
 pub use document::{ConfigDocument, DocumentKind, load_path, parse_documents};
-pub use store::{Applied, ApplyAction, apply, get, list, schema_version};
+pub use store::{Applied, ApplyAction, apply, current_schema_version, get, list, schema_version};
 
 use std::path::PathBuf;
 

@@ -288,6 +288,23 @@ pub async fn schema_version(
     decode(&item, DocumentKind::ConversionSchema, schema_id)
 }
 
+/// The version of a conversion schema that is current (its head's), what a new run maps with.
+pub async fn current_schema_version(
+    store: &dyn StateStore,
+    tenant: &str,
+    schema_id: &str,
+) -> Result<u32, ConfigError> {
+    let item = store
+        .get(&keys::schema_head(tenant, schema_id))
+        .await?
+        .ok_or_else(|| ConfigError::NotFound {
+            kind: DocumentKind::ConversionSchema,
+            id: schema_id.to_owned(),
+        })?;
+    let head: ConversionSchema = decode(&item, DocumentKind::ConversionSchema, schema_id)?;
+    Ok(head.version.unwrap_or(1))
+}
+
 fn decode<T: DeserializeOwned + Validate>(
     item: &Item,
     kind: DocumentKind,

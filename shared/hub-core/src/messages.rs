@@ -22,6 +22,10 @@ use crate::ports::{BusEnvelope, BusEvent};
 /// The envelope version this build writes and reads.
 pub const ENVELOPE_VERSION: u32 = 1;
 
+/// Message attribute of a `RecordBatch` replayed from the transform DLQ with `--remap`: map it
+/// with its task's current conversion schema, not the version it names (`"true"`).
+pub const REMAP_ATTRIBUTE: &str = "hubRemap";
+
 /// The `"v": 1` member. Only ever holds 1; the reader checks `v` before the rest, see
 /// [`decode`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use hub_core::messages::REMAP_ATTRIBUTE;
 use hub_core::ports::{
     MAX_VISIBILITY, OutgoingMessage, Ports, Queue, QueueDepth, QueueRole, ReceivedMessage,
 };
@@ -66,6 +67,11 @@ pub struct ReplayOptions {
     pub dry_run: bool,
     /// Replays per second, evenly spaced.
     pub rate_per_second: f64,
+    /// Record batches replayed to the transform queue carry [`REMAP_ATTRIBUTE`]: the
+    /// transformer maps them with their task's current conversion schema, so a batch that
+    /// died on a broken schema version can succeed once the schema is fixed. Messages of the
+    /// other queues replay as they are.
+    pub remap: bool,
 }
 
 /// The most messages one command may act on.
@@ -208,6 +214,7 @@ pub type PurgeReport = ReplayReport;
 struct Run<'a> {
     filter: &'a Filter,
     dry_run: bool,
+    remap: bool,
     limiter: RateLimiter,
     /// Messages it may still replay.
     remaining: usize,
@@ -403,6 +410,7 @@ impl Dlq {
         let mut run = Run {
             filter,
             dry_run: options.dry_run,
+            remap: options.remap,
             limiter: RateLimiter::per_second(options.rate_per_second, Arc::clone(&self.pace)),
             remaining: options.limit,
         };
@@ -460,7 +468,7 @@ impl Dlq {
                 }
                 run.limiter.acquire().await;
                 let outcome = self
-                    .replay_one(scan, role, source, &received, message.replays)
+                    .replay_one(scan, role, source, &received, message.replays, run.remap)
                     .await;
                 // The source queue is unavailable: the rest would fail the same way.
                 source_down = outcome.1;
@@ -478,6 +486,7 @@ impl Dlq {
         source: &Arc<dyn Queue>,
         received: &ReceivedMessage,
         replays: u32,
+        remap: bool,
     ) -> (MessageOutcome, bool) {
         let mut copy = OutgoingMessage::new(received.body.clone());
         copy.attributes = received.attributes.clone();
@@ -485,6 +494,10 @@ impl Dlq {
             REPLAYS_ATTRIBUTE.to_owned(),
             replays.saturating_add(1).to_string(),
         );
+        if remap && role == QueueRole::Transform {
+            copy.attributes
+                .insert(REMAP_ATTRIBUTE.to_owned(), "true".to_owned());
+        }
         let message_id = received.message_id.clone();
         let new_id = match source.send(copy).await {
             Ok(id) => id,
@@ -656,6 +669,7 @@ mod tests {
             limit: 100,
             dry_run: false,
             rate_per_second: 5.0,
+            remap: false,
         };
         assert_eq!(
             options.fitting(Duration::from_secs(10)).map(|o| o.limit),

@@ -109,6 +109,8 @@ pub struct Filter {
     pub message_ids: Vec<String>,
     pub tenant_id: Option<String>,
     pub task_id: Option<String>,
+    /// Only messages of this run (sync execution).
+    pub execution_id: Option<String>,
     /// The failure note's code.
     pub error_code: Option<String>,
     /// The failure note's retryable flag.
@@ -132,6 +134,7 @@ impl Filter {
         (self.message_ids.is_empty() || self.message_ids.contains(&message.message_id))
             && same(&self.tenant_id, &message.ids.tenant_id)
             && same(&self.task_id, &message.ids.task_id)
+            && same(&self.execution_id, &message.ids.execution_id)
             && self
                 .error_code
                 .as_ref()
@@ -162,9 +165,13 @@ impl Filter {
             ));
         }
         let blank = |value: &Option<String>| value.as_deref().is_some_and(str::is_empty);
-        if blank(&self.tenant_id) || blank(&self.task_id) || blank(&self.error_code) {
+        if blank(&self.tenant_id)
+            || blank(&self.task_id)
+            || blank(&self.execution_id)
+            || blank(&self.error_code)
+        {
             return Err(DlqError::InvalidRequest(
-                "a tenant, task or error code filter must not be empty".into(),
+                "a tenant, task, execution or error code filter must not be empty".into(),
             ));
         }
         Ok(())

@@ -72,6 +72,8 @@ pub struct ReplayRequest {
     #[serde(default)]
     pub task_id: Option<String>,
     #[serde(default)]
+    pub execution_id: Option<String>,
+    #[serde(default)]
     pub error_code: Option<String>,
     #[serde(default)]
     pub retryable: Option<bool>,
@@ -89,6 +91,10 @@ pub struct ReplayRequest {
     /// Default [`DEFAULT_RATE_PER_SECOND`].
     #[serde(default)]
     pub rate_per_second: Option<f64>,
+    /// Map replayed record batches with their task's current conversion schema (after a fix)
+    /// instead of the version they name. Only transform-queue messages are re-mapped.
+    #[serde(default)]
+    pub remap: bool,
 }
 
 /// A request resolved into what [`crate::Dlq::replay`] takes.
@@ -111,6 +117,7 @@ impl ReplayRequest {
             message_ids: self.message_ids.clone(),
             tenant_id: self.tenant_id.clone(),
             task_id: self.task_id.clone(),
+            execution_id: self.execution_id.clone(),
             error_code: self.error_code.clone(),
             retryable: self.retryable,
             older_than: self.older_than_seconds.map(Duration::from_secs),
@@ -122,6 +129,7 @@ impl ReplayRequest {
             limit: self.limit.unwrap_or(DEFAULT_LIMIT),
             dry_run: self.dry_run,
             rate_per_second: self.rate_per_second.unwrap_or(DEFAULT_RATE_PER_SECOND),
+            remap: self.remap,
         };
         options.validate()?;
         Ok(ReplayInput {
@@ -222,6 +230,8 @@ impl ScheduledDefaults {
             limit: self.limit,
             dry_run: false,
             rate_per_second: self.rate_per_second,
+            // A schedule replays what an outage failed; re-mapping is an operator's decision.
+            remap: false,
         };
         options.validate()?;
         Ok(ReplayInput {

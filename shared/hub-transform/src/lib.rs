@@ -18,9 +18,10 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use hub_core::keys;
 use hub_core::messages::{
-    BatchSource, CursorCommit, Envelope, Lineage, RecordBatch, V1, WriteBatch, WriteTarget,
+    BatchSource, CursorCommit, Envelope, Lineage, REMAP_ATTRIBUTE, RecordBatch, V1, WriteBatch,
+    WriteTarget,
 };
-use hub_core::model::{ConversionSchema, SyncTaskConfig, TenantIntegration};
+use hub_core::model::{ConversionSchema, LogLevel, SyncTaskConfig, TenantIntegration};
 use hub_core::ports::{BusEnvelope, MAX_MESSAGE_BYTES, OutgoingMessage, Ports};
 use hub_mapping::{CompiledSchema, RecordInput};
 use hub_runtime::{HandlerError, MessageHandler, QueueMessage};
@@ -123,6 +124,59 @@ impl TransformHandler {
                 delete_mode: target.delete_mode.unwrap_or_default(),
             }),
         })
+    }
+
+    /// Points a batch replayed with `--remap` at its task's current conversion schema (the
+    /// head version of the task's `conversionSchemaId`; of the batch's own schema when the
+    /// task is gone), and says so in the run's log.
+    async fn remap(&self, batch: &mut RecordBatch) -> Result<(), HandlerError> {
+        let tenant = batch.tenant_id.as_str();
+        let schema_id = match &batch.task_id {
+            Some(task_id) => match self.sync.get_task(&batch.tenant_id, task_id).await {
+                Ok(task) => task.conversion_schema_id,
+                Err(hub_sync::Error::TaskNotFound { .. }) => batch.schema_id.clone(),
+                Err(other) => return Err(sync_error(other)),
+            },
+            None => batch.schema_id.clone(),
+        };
+        let version = hub_config::current_schema_version(&*self.ports.state, tenant, &schema_id)
+            .await
+            .map_err(|e| match e {
+                hub_config::ConfigError::NotFound { .. } => HandlerError::permanent(
+                    "schema_not_found",
+                    format!("conversion schema {schema_id} is not stored; nothing to re-map with"),
+                ),
+                hub_config::ConfigError::Store(store) if store.is_retryable() => {
+                    HandlerError::retryable("state_store_unavailable", store.to_string())
+                }
+                other => HandlerError::permanent(other.code(), other.to_string()),
+            })?;
+        let message = format!(
+            "a batch of page {} replayed from the DLQ is re-mapped with conversion schema {} \
+             version {} (it was fetched with {} version {})",
+            match &batch.source {
+                BatchSource::Poll(poll) => poll.page,
+                BatchSource::Webhook(_) => 0,
+            },
+            schema_id,
+            version,
+            batch.schema_id,
+            batch.schema_version
+        );
+        tracing::info!(
+            tenant,
+            execution = batch.execution_id.as_deref().unwrap_or("-"),
+            "{message}"
+        );
+        if let Some(execution_id) = &batch.execution_id {
+            self.sync
+                .append_log(execution_id, LogLevel::Info, &message, None)
+                .await
+                .map_err(sync_error)?;
+        }
+        batch.schema_id = schema_id;
+        batch.schema_version = version;
+        Ok(())
     }
 
     async fn schema(
@@ -272,10 +326,16 @@ impl MessageHandler for TransformHandler {
             }
             expansion.batches
         } else {
-            vec![
-                RecordBatch::from_json(&message.body)
-                    .map_err(|e| HandlerError::permanent(e.code(), e.to_string()))?,
-            ]
+            let mut batch = RecordBatch::from_json(&message.body)
+                .map_err(|e| HandlerError::permanent(e.code(), e.to_string()))?;
+            if message
+                .attributes
+                .get(REMAP_ATTRIBUTE)
+                .is_some_and(|value| value == "true")
+            {
+                self.remap(&mut batch).await?;
+            }
+            vec![batch]
         };
         for batch in &batches {
             let write = self.transform(batch).await?;

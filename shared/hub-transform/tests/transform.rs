@@ -152,3 +152,63 @@ async fn a_missing_schema_version_or_a_bad_body_is_a_permanent_failure() {
         "nothing is sent on failure"
     );
 }
+
+#[tokio::test]
+async fn a_batch_replayed_with_remap_maps_with_the_current_schema_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = configured(dir.path()).await;
+    let tenant = TenantId::parse("acme").unwrap();
+    // The fix: version 2 of the schema the task maps with.
+    let mut schema: Value = serde_json::from_str(include_str!(
+        "../../hub-core/tests/fixtures/seed/conversion-schema.sf-contact-to-contact.json"
+    ))
+    .unwrap();
+    schema["name"] = json!("fixed");
+    apply(
+        &ports,
+        json!([
+            {"kind": "ConversionSchema", "tenantId": "acme", "spec": schema},
+            {"kind": "SyncTask", "tenantId": "acme", "spec": {
+                "id": "contacts", "tenantIntegrationId": "ti-sf", "name": "Contacts",
+                "conversionSchemaId": "sf-contact-to-contact", "direction": "pull",
+                "schedule": {"type": "manual", "config": {"type": "manual"}},
+                "config": {}, "status": "active"
+            }}
+        ]),
+    )
+    .await;
+    let sync = hub_sync::SyncService::new(ports.clone());
+    let execution = sync.run_now(&tenant, "contacts", None).await.unwrap();
+    let handler = TransformHandler::new(ports.clone());
+    // Pinned to a version that cannot be used (here: one that is not stored).
+    let mut pinned = batch(
+        vec![json!({"Id": "003A", "Email": "ada@example.com", "IsDeleted": false})],
+        7,
+    );
+    pinned.execution_id = Some(execution.id().to_owned());
+    pinned.task_id = Some("contacts".into());
+    let body = pinned.to_json().unwrap();
+    let plain = handler.handle(&message(body.clone())).await.unwrap_err();
+    assert_eq!(plain.code, "schema_not_found");
+
+    let mut replayed = message(body);
+    replayed
+        .attributes
+        .insert(hub_core::messages::REMAP_ATTRIBUTE.into(), "true".into());
+    handler.handle(&replayed).await.unwrap();
+    let batches = written(&ports).await;
+    assert_eq!(batches.len(), 1);
+    assert_eq!(batches[0].items.len(), 1);
+    assert_eq!(batches[0].items[0].lineage.schema_version, 2);
+    let lines = sync
+        .execution_logs(&tenant, execution.id(), None, 100)
+        .await
+        .unwrap();
+    assert!(
+        lines.iter().any(|line| line.message.contains(
+            "re-mapped with conversion schema sf-contact-to-contact version 2 (it was fetched \
+             with sf-contact-to-contact version 7)"
+        )),
+        "{lines:?}"
+    );
+}

@@ -8,7 +8,9 @@ use async_trait::async_trait;
 use hub_core::keys;
 use hub_core::messages::{Envelope, RecordBatch, SyncJob, WriteBatch};
 use hub_core::model::{SyncError, TenantId};
-use hub_core::ports::{Condition, Key, Ports, QueueRole, TransactOp, UpdateAction};
+use hub_core::ports::{
+    Condition, Key, MAX_RECEIVE_COUNT, Ports, QueueRole, TransactOp, UpdateAction,
+};
 use hub_runtime::{DeadLetterSink, FailureNote, FailureNotes};
 use hub_sync::attr as exec_attr;
 use serde_json::json;
@@ -194,9 +196,14 @@ fn dead_letter_error(note: &FailureNote, dead: &DeadLetter, writer: &Writer) -> 
         record_id: None,
         external_id: None,
         error: format!(
-            "{what} reached {dlq} after {} deliveries ({}: {}); message {}. Replay it with \
-             `hub dlq replay --queue {source_queue} --execution {}`",
-            note.receive_count, note.code, note.message, note.message_id, dead.execution_id
+            "{what} failed its last delivery ({} of {}) and goes to {dlq} ({}: {}); message \
+             {}. Replay it with `hub dlq replay --queue {source_queue} --execution {}`",
+            note.receive_count,
+            MAX_RECEIVE_COUNT,
+            note.code,
+            note.message,
+            note.message_id,
+            dead.execution_id
         ),
         details: Some(json!({
             "code": DEAD_LETTER_CODE,

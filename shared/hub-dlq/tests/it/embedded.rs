@@ -39,6 +39,7 @@ fn replay_all() -> ReplayOptions {
         limit: 100,
         dry_run: false,
         rate_per_second: 50.0,
+        remap: false,
     }
 }
 

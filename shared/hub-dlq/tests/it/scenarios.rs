@@ -16,6 +16,7 @@ fn options(limit: usize, dry_run: bool) -> ReplayOptions {
         limit,
         dry_run,
         rate_per_second: 10.0,
+        remap: false,
     }
 }
 
@@ -334,6 +335,7 @@ pub async fn the_rate_limit_is_honoured(env: &Env) {
                 limit: 100,
                 dry_run: false,
                 rate_per_second: 2.0,
+                remap: false,
             },
         )
         .await
