@@ -8,6 +8,7 @@ use hub_core::model::{
     ConversionSchema, Credentials, IntegrationConnection, IntegrationDefinition, JsonPath,
     ModelError, SecretRef, SyncTask, TenantId, TenantIntegration, decode_value, load_value,
 };
+use hub_mapping::{CompileError, CompiledSchema};
 use hub_webhooks::{RouteId, WebhookRoute};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -128,8 +129,51 @@ struct Envelope {
     secrets: Option<Map<String, Value>>,
 }
 
+/// Why a document was refused, with the JSON path from the root of its file's text.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DocumentError {
+    /// The data model's rules: shape, values, the envelope.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// A conversion schema the mapping engine refuses (a bad regex, unsupported JSONPath, a
+    /// malformed source path): the error `hub schema test` gives, and the one every batch
+    /// would fail with if the schema were stored.
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+}
+
+impl DocumentError {
+    /// Stable code: the model's, or the compiler's (`invalid_regex`, `invalid_path`, ...).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Model(error) => error.code(),
+            Self::Compile(error) => error.code(),
+        }
+    }
+
+    /// The same error for a document nested at `prefix` (a `spec`, an array element).
+    pub fn nested_under(self, prefix: &str) -> Self {
+        match self {
+            Self::Model(error) => Self::Model(error.nested_under(prefix)),
+            Self::Compile(error) => Self::Compile(CompileError {
+                path: join_paths(prefix, &error.path),
+                ..error
+            }),
+        }
+    }
+}
+
+/// `spec` + `fieldMappings[0]` = `spec.fieldMappings[0]`; `.` is the root.
+fn join_paths(outer: &str, inner: &str) -> String {
+    match (outer, inner) {
+        (".", path) | (path, ".") => path.to_owned(),
+        (outer, inner) if inner.starts_with('[') => format!("{outer}{inner}"),
+        (outer, inner) => format!("{outer}.{inner}"),
+    }
+}
+
 /// Parses the documents of one file's text (one envelope, or an array of them).
-pub fn parse_documents(text: &str) -> Result<Vec<ConfigDocument>, ModelError> {
+pub fn parse_documents(text: &str) -> Result<Vec<ConfigDocument>, DocumentError> {
     let value: Value = hub_core::model::decode_json(text)?;
     match value {
         Value::Array(items) => items
@@ -141,7 +185,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<ConfigDocument>, ModelError> {
     }
 }
 
-fn parse_one(value: Value) -> Result<ConfigDocument, ModelError> {
+fn parse_one(value: Value) -> Result<ConfigDocument, DocumentError> {
     let envelope: Envelope = decode_value(value)?;
     let kind = envelope.kind;
     let tenant = match (kind.is_tenant_scoped(), envelope.tenant_id) {
@@ -152,23 +196,27 @@ fn parse_one(value: Value) -> Result<ConfigDocument, ModelError> {
         (true, None) => {
             return Err(JsonPath::root()
                 .key("tenantId")
-                .invalid(format!("a {kind} belongs to a tenant")));
+                .invalid(format!("a {kind} belongs to a tenant"))
+                .into());
         }
         (false, Some(_)) => {
             return Err(JsonPath::root()
                 .key("tenantId")
-                .invalid(format!("a {kind} is system-wide")));
+                .invalid(format!("a {kind} is system-wide"))
+                .into());
         }
     };
     if envelope.credentials.is_some() && kind != DocumentKind::Connection {
         return Err(JsonPath::root()
             .key("credentials")
-            .invalid("only a Connection carries credentials"));
+            .invalid("only a Connection carries credentials")
+            .into());
     }
     if envelope.secrets.is_some() && kind != DocumentKind::WebhookRoute {
         return Err(JsonPath::root()
             .key("secrets")
-            .invalid("only a WebhookRoute carries secret values"));
+            .invalid("only a WebhookRoute carries secret values")
+            .into());
     }
     let now = Value::String(Utc::now().to_rfc3339());
     let nested = |e: ModelError| e.nested_under("spec");
@@ -193,7 +241,8 @@ fn parse_one(value: Value) -> Result<ConfigDocument, ModelError> {
                 return Err(JsonPath::root()
                     .key("spec")
                     .key("tenantId")
-                    .invalid("differs from the envelope's tenantId"));
+                    .invalid("differs from the envelope's tenantId")
+                    .into());
             }
             ConfigDocument::TenantIntegration(Box::new(integration))
         }
@@ -219,6 +268,10 @@ fn parse_one(value: Value) -> Result<ConfigDocument, ModelError> {
         }
         DocumentKind::ConversionSchema => {
             let schema: ConversionSchema = load_value(envelope.spec).map_err(nested)?;
+            // The engine's own rules (regexes, paths, placeholders, expressions) go beyond the
+            // model's: a schema it refuses would be stored and then fail every batch.
+            CompiledSchema::compile(&schema)
+                .map_err(|error| DocumentError::from(error).nested_under("spec"))?;
             ConfigDocument::Schema {
                 tenant: tenant.expect("checked above"),
                 schema: Box::new(schema),
@@ -241,7 +294,8 @@ fn parse_one(value: Value) -> Result<ConfigDocument, ModelError> {
                 return Err(JsonPath::root()
                     .key("spec")
                     .key("tenantId")
-                    .invalid("differs from the envelope's tenantId"));
+                    .invalid("differs from the envelope's tenantId")
+                    .into());
             }
             let secrets = route_secrets(&route, envelope.secrets.unwrap_or_default())?;
             ConfigDocument::WebhookRoute {
@@ -255,7 +309,8 @@ fn parse_one(value: Value) -> Result<ConfigDocument, ModelError> {
                 return Err(JsonPath::root()
                     .key("spec")
                     .key("tenantIntegrationId")
-                    .invalid("a stored sync task names its tenant integration"));
+                    .invalid("a stored sync task names its tenant integration")
+                    .into());
             }
             ConfigDocument::Task {
                 tenant: tenant.expect("checked above"),

@@ -6,6 +6,10 @@
 //! { "kind": "Connection", "spec": { ... }, "credentials": { "type": "api_key", "apiKey": "..." } }
 //! ```
 //!
+//! A `ConversionSchema` is compiled by the mapping engine while it is parsed, so a schema the
+//! engine refuses (a bad regex, unsupported JSONPath) is refused with the compiler's code and
+//! the JSON path from the file's root, as `hub schema test` refuses it, and never stored.
+//!
 //! Credentials go to the secret store under the connection's `credentialsRef`, never into the
 //! state table. A conversion schema whose content changes becomes a new version; re-applying an
 //! unchanged document changes nothing. A `WebhookRoute` without an `id` gets a generated,
@@ -15,7 +19,7 @@
 mod document;
 mod store;
 
-pub use document::{ConfigDocument, DocumentKind, load_path, parse_documents};
+pub use document::{ConfigDocument, DocumentError, DocumentKind, load_path, parse_documents};
 pub use store::{Applied, ApplyAction, apply, get, list, schema_version};
 
 use std::path::PathBuf;
@@ -26,7 +30,7 @@ use hub_core::ports::{SecretError, StoreError};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{file}: {error}")]
-    Invalid { file: String, error: ModelError },
+    Invalid { file: String, error: DocumentError },
     #[error("cannot read {path}: {source}")]
     Io {
         path: PathBuf,

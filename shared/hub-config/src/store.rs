@@ -421,7 +421,7 @@ pub async fn list(
 fn tenant_id(tenant: &str) -> Result<TenantId, ConfigError> {
     TenantId::parse(tenant).map_err(|message| ConfigError::Invalid {
         file: "--tenant".into(),
-        error: hub_core::model::JsonPath::root().invalid(message),
+        error: hub_core::model::JsonPath::root().invalid(message).into(),
     })
 }
 

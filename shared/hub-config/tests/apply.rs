@@ -420,3 +420,50 @@ async fn a_webhook_route_document_can_bring_its_secret_values() {
         ApplyAction::Unchanged
     );
 }
+
+fn demo_schema() -> Value {
+    let document: Value =
+        serde_json::from_str(include_str!("../../../infra/demo/40-schema-contact.json")).unwrap();
+    document["spec"].clone()
+}
+
+/// The three schemas of issue 13 that `hub apply` stored and the compiler refuses: each is
+/// refused while parsing, with the compiler's code and the JSON path from the file's root.
+#[test]
+fn schemas_the_engine_cannot_compile_are_refused_with_its_code_and_path() {
+    let mut bad_regex = demo_schema();
+    bad_regex["fieldMappings"][3]["config"]["transformations"][0] =
+        json!({"type": "regex_replace", "config": {"pattern": "(unclosed", "replace": ""}});
+    let mut filter = demo_schema();
+    filter["fieldMappings"][0]["config"]["sourceField"] = json!("$.emails[?(@.primary)].address");
+    let mut malformed = demo_schema();
+    malformed["fieldMappings"][2]["config"]["sourceField"] = json!("job..title");
+    for (schema, code, path) in [
+        (
+            bad_regex,
+            "invalid_regex",
+            "spec.fieldMappings[3].config.transformations[0].config.pattern",
+        ),
+        (
+            filter,
+            "invalid_path",
+            "spec.fieldMappings[0].config.sourceField",
+        ),
+        (
+            malformed,
+            "invalid_path",
+            "spec.fieldMappings[2].config.sourceField",
+        ),
+    ] {
+        let in_array = json!([
+            {"kind": "ConversionSchema", "tenantId": "acme", "spec": demo_schema()},
+            {"kind": "ConversionSchema", "tenantId": "acme", "spec": schema}
+        ]);
+        let error = parse_documents(&in_array.to_string()).unwrap_err();
+        assert_eq!(error.code(), code, "{error}");
+        assert!(
+            error.to_string().starts_with(&format!("[1].{path}: ")),
+            "{error}"
+        );
+    }
+}
