@@ -89,3 +89,43 @@ fn a_schema_the_compiler_refuses_is_refused_as_schema_test_refuses_it_and_nothin
         "the good schema of the same apply is not stored either"
     );
 }
+
+#[test]
+fn a_task_naming_a_missing_schema_is_refused_and_one_applied_with_it_is_accepted() {
+    let data = tempfile::tempdir().unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let task = write(files.path(), "a-task.json", &demo("50-task-contacts.json"));
+
+    for args in [
+        &["apply", "-f", &task, "--dry-run"][..],
+        &["apply", "-f", &task],
+    ] {
+        let refused = error_line(&hub(data.path(), args));
+        assert!(
+            refused.starts_with(&format!(
+                "error[unknown_reference]: {task}: SyncTask `sample-contacts`: \
+                 spec.conversionSchemaId: no ConversionSchema `sample-contact` of tenant `demo`"
+            )),
+            "hub {args:?}: {refused}"
+        );
+    }
+    let stored = stdout(&hub(data.path(), &["get", "task", "--tenant", "demo"]));
+    assert_eq!(serde_json::from_str::<Value>(&stored).unwrap(), json!([]));
+
+    // The rest of the demo in the same apply, in files that sort after the task.
+    for (file, demo_file) in [
+        ("b-definition.json", "10-definition.json"),
+        ("c-connection.json", "20-connection.json"),
+        ("d-integration.json", "30-integration.json"),
+        ("e-schema.json", "40-schema-contact.json"),
+    ] {
+        write(files.path(), file, &demo(demo_file));
+    }
+    let dir = files.path().to_str().unwrap();
+    assert!(stdout(&hub(data.path(), &["apply", "-f", dir, "--dry-run"])).contains("is valid"));
+    let applied = stdout(&hub(data.path(), &["apply", "-f", dir]));
+    assert!(
+        applied.contains("SyncTask sample-contacts Created"),
+        "{applied}"
+    );
+}

@@ -54,6 +54,18 @@ impl DocumentKind {
         })
     }
 
+    /// Where documents of this kind come in an apply: after the kinds they can name.
+    pub fn apply_rank(self) -> u8 {
+        match self {
+            Self::IntegrationDefinition => 0,
+            Self::Connection => 1,
+            Self::TenantIntegration => 2,
+            Self::ConversionSchema => 3,
+            Self::SyncTask => 4,
+            Self::WebhookRoute => 5,
+        }
+    }
+
     /// Whether documents of this kind belong to a tenant (`tenantId` in the envelope).
     pub fn is_tenant_scoped(self) -> bool {
         !matches!(self, Self::IntegrationDefinition)

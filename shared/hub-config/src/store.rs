@@ -49,7 +49,9 @@ const VERSION: &str = "version";
 /// The owner segment of system-scope items.
 const SYSTEM: &str = "system";
 
-/// Validates and stores one document. Tasks go through `hub-sync`, which owns their due index
+/// Stores one document. The documents it names are not checked here: a whole apply checks
+/// them first with [`crate::check_references`] (or goes through [`crate::apply_all`]), since
+/// a reference may be satisfied by another document of the same apply. Tasks go through `hub-sync`, which owns their due index
 /// and runtime attributes (next run, stats).
 pub async fn apply(ports: &Ports, document: &ConfigDocument) -> Result<Applied, ConfigError> {
     let kind = document.kind();

@@ -467,3 +467,124 @@ fn schemas_the_engine_cannot_compile_are_refused_with_its_code_and_path() {
         );
     }
 }
+
+/// The demo's documents (infra/demo), by file name.
+fn demo_documents(files: &[&str]) -> Vec<(String, hub_config::ConfigDocument)> {
+    let all = [
+        (
+            "10-definition.json",
+            include_str!("../../../infra/demo/10-definition.json"),
+        ),
+        (
+            "20-connection.json",
+            include_str!("../../../infra/demo/20-connection.json"),
+        ),
+        (
+            "30-integration.json",
+            include_str!("../../../infra/demo/30-integration.json"),
+        ),
+        (
+            "40-schema-contact.json",
+            include_str!("../../../infra/demo/40-schema-contact.json"),
+        ),
+        (
+            "50-task-contacts.json",
+            include_str!("../../../infra/demo/50-task-contacts.json"),
+        ),
+    ];
+    files
+        .iter()
+        .flat_map(|file| {
+            let (_, text) = all.iter().find(|(name, _)| name == file).unwrap();
+            parse_documents(text)
+                .unwrap()
+                .into_iter()
+                .map(|document| (file.to_string(), document))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_task_naming_what_is_neither_stored_nor_applied_with_it_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = ports(dir.path()).await;
+    for (files, file, field, missing) in [
+        (
+            &["50-task-contacts.json"][..],
+            "50-task-contacts.json",
+            "spec.conversionSchemaId",
+            "ConversionSchema `sample-contact` of tenant `demo`",
+        ),
+        (
+            &["40-schema-contact.json", "50-task-contacts.json"],
+            "50-task-contacts.json",
+            "spec.tenantIntegrationId",
+            "TenantIntegration `sample-crm` of tenant `demo`",
+        ),
+        (
+            &[
+                "30-integration.json",
+                "40-schema-contact.json",
+                "50-task-contacts.json",
+            ],
+            "30-integration.json",
+            "spec.integrationId",
+            "IntegrationDefinition `sample` of the system",
+        ),
+        (
+            &["10-definition.json", "30-integration.json"],
+            "30-integration.json",
+            "spec.connectionId",
+            "Connection `sample-api` of tenant `demo`",
+        ),
+    ] {
+        let error = hub_config::apply_all(&ports, demo_documents(files))
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), "unknown_reference", "{error}");
+        let message = error.to_string();
+        assert!(
+            message.starts_with(&format!("{file}: "))
+                && message.contains(&format!("{field}: no {missing} ")),
+            "{message}"
+        );
+        for kind in DocumentKind::ALL {
+            let tenant = if kind == DocumentKind::IntegrationDefinition {
+                ""
+            } else {
+                "demo"
+            };
+            assert!(
+                list(&ports, kind, tenant).await.unwrap().is_empty(),
+                "{kind} stored by a refused apply"
+            );
+        }
+    }
+
+    // Given in any order, the documents of one apply satisfy one another.
+    let mut everything = demo_documents(&[
+        "50-task-contacts.json",
+        "40-schema-contact.json",
+        "30-integration.json",
+        "20-connection.json",
+        "10-definition.json",
+    ]);
+    let applied = hub_config::apply_all(&ports, everything.clone())
+        .await
+        .unwrap();
+    let kinds: Vec<DocumentKind> = applied.iter().map(|(_, a)| a.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            DocumentKind::IntegrationDefinition,
+            DocumentKind::Connection,
+            DocumentKind::TenantIntegration,
+            DocumentKind::ConversionSchema,
+            DocumentKind::SyncTask
+        ],
+        "stored after what it names"
+    );
+    // Stored, they satisfy a later apply of the task alone.
+    everything.retain(|(_, document)| document.kind() == DocumentKind::SyncTask);
+    hub_config::apply_all(&ports, everything).await.unwrap();
+}
