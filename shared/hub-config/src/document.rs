@@ -78,14 +78,23 @@ impl fmt::Display for DocumentKind {
     }
 }
 
+/// The fields a document left out that apply filled in (`createdAt` with the time it was
+/// parsed, `enabledBy` with `hub apply`). Re-applying takes them from the stored document, so
+/// an unchanged document stays unchanged and keeps when it was created and enabled.
+pub type Defaulted = Vec<&'static str>;
+
 /// One validated document of a config file.
 #[derive(Debug, Clone)]
 pub enum ConfigDocument {
     Definition(Box<IntegrationDefinition>),
-    TenantIntegration(Box<TenantIntegration>),
+    TenantIntegration {
+        integration: Box<TenantIntegration>,
+        defaulted: Defaulted,
+    },
     Connection {
         connection: Box<IntegrationConnection>,
         credentials: Option<Credentials>,
+        defaulted: Defaulted,
     },
     Schema {
         tenant: TenantId,
@@ -107,7 +116,7 @@ impl ConfigDocument {
     pub fn kind(&self) -> DocumentKind {
         match self {
             Self::Definition(_) => DocumentKind::IntegrationDefinition,
-            Self::TenantIntegration(_) => DocumentKind::TenantIntegration,
+            Self::TenantIntegration { .. } => DocumentKind::TenantIntegration,
             Self::Connection { .. } => DocumentKind::Connection,
             Self::Schema { .. } => DocumentKind::ConversionSchema,
             Self::Task { .. } => DocumentKind::SyncTask,
@@ -118,7 +127,7 @@ impl ConfigDocument {
     pub fn id(&self) -> String {
         match self {
             Self::Definition(d) => d.id.clone(),
-            Self::TenantIntegration(t) => t.id.clone(),
+            Self::TenantIntegration { integration, .. } => integration.id.clone(),
             Self::Connection { connection, .. } => connection.id.as_str().to_owned(),
             Self::Schema { schema, .. } => schema.id.clone(),
             Self::Task { task, .. } => task.id.clone(),
@@ -239,15 +248,18 @@ fn parse_one(value: Value) -> Result<ConfigDocument, DocumentError> {
         DocumentKind::TenantIntegration => {
             let mut spec = object(envelope.spec)?;
             let tenant = tenant.expect("checked above");
+            spec.entry("tenantId")
+                .or_insert_with(|| Value::String(tenant.as_str().to_owned()));
+            let mut defaulted = Defaulted::new();
+            for field in ["enabledAt", "createdAt", "updatedAt"] {
+                insert_default(&mut spec, &mut defaulted, field, now.clone());
+            }
             insert_default(
                 &mut spec,
-                "tenantId",
-                Value::String(tenant.as_str().to_owned()),
+                &mut defaulted,
+                "enabledBy",
+                Value::String("hub apply".into()),
             );
-            for field in ["enabledAt", "createdAt", "updatedAt"] {
-                insert_default(&mut spec, field, now.clone());
-            }
-            insert_default(&mut spec, "enabledBy", Value::String("hub apply".into()));
             let integration: TenantIntegration = load_value(Value::Object(spec)).map_err(nested)?;
             if integration.tenant_id != tenant {
                 return Err(JsonPath::root()
@@ -256,14 +268,23 @@ fn parse_one(value: Value) -> Result<ConfigDocument, DocumentError> {
                     .invalid("differs from the envelope's tenantId")
                     .into());
             }
-            ConfigDocument::TenantIntegration(Box::new(integration))
+            ConfigDocument::TenantIntegration {
+                integration: Box::new(integration),
+                defaulted,
+            }
         }
         DocumentKind::Connection => {
             let mut spec = object(envelope.spec)?;
+            let mut defaulted = Defaulted::new();
             for field in ["createdAt", "updatedAt"] {
-                insert_default(&mut spec, field, now.clone());
+                insert_default(&mut spec, &mut defaulted, field, now.clone());
             }
-            insert_default(&mut spec, "createdBy", Value::String("hub apply".into()));
+            insert_default(
+                &mut spec,
+                &mut defaulted,
+                "createdBy",
+                Value::String("hub apply".into()),
+            );
             let connection: IntegrationConnection =
                 load_value(Value::Object(spec)).map_err(nested)?;
             let credentials = envelope
@@ -276,6 +297,7 @@ fn parse_one(value: Value) -> Result<ConfigDocument, DocumentError> {
             ConfigDocument::Connection {
                 connection: Box::new(connection),
                 credentials,
+                defaulted,
             }
         }
         DocumentKind::ConversionSchema => {
@@ -292,11 +314,8 @@ fn parse_one(value: Value) -> Result<ConfigDocument, DocumentError> {
         DocumentKind::WebhookRoute => {
             let mut spec = object(envelope.spec)?;
             let tenant = tenant.expect("checked above");
-            insert_default(
-                &mut spec,
-                "tenantId",
-                Value::String(tenant.as_str().to_owned()),
-            );
+            spec.entry("tenantId")
+                .or_insert_with(|| Value::String(tenant.as_str().to_owned()));
             // The id is the endpoint's address: generated unguessable unless given.
             if !spec.contains_key("id") {
                 spec.insert("id".into(), Value::String(RouteId::generate().into()));
@@ -364,8 +383,17 @@ fn object(value: Value) -> Result<Map<String, Value>, ModelError> {
     }
 }
 
-fn insert_default(spec: &mut Map<String, Value>, field: &str, value: Value) {
-    spec.entry(field.to_owned()).or_insert(value);
+/// Fills `field` when the document left it out, noting that it did.
+fn insert_default(
+    spec: &mut Map<String, Value>,
+    defaulted: &mut Defaulted,
+    field: &'static str,
+    value: Value,
+) {
+    if !spec.contains_key(field) {
+        spec.insert(field.to_owned(), value);
+        defaulted.push(field);
+    }
 }
 
 /// Reads a file, or every `*.json` file of a directory (sorted, not recursive).

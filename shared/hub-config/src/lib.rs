@@ -16,7 +16,9 @@
 //!
 //! Credentials go to the secret store under the connection's `credentialsRef`, never into the
 //! state table. A conversion schema whose content changes becomes a new version; re-applying an
-//! unchanged document changes nothing. A `WebhookRoute` without an `id` gets a generated,
+//! unchanged document changes nothing and reports `unchanged`: what apply fills in when a
+//! document leaves it out (`createdAt`, `enabledAt`, `updatedAt`, `enabledBy`, `createdBy`) is
+//! kept from the stored document, so `hub dev --demo` restarts keep those times. A `WebhookRoute` without an `id` gets a generated,
 //! unguessable one (it is the endpoint's address, `/webhooks/<id>`): apply prints it, and
 //! adding it to the file makes re-applying update that route instead of creating another.
 

@@ -42,7 +42,7 @@ fn references(document: &ConfigDocument) -> Vec<Reference<'_>> {
             }
             references
         }
-        ConfigDocument::TenantIntegration(integration) => {
+        ConfigDocument::TenantIntegration { integration, .. } => {
             let mut references = vec![Reference {
                 kind: DocumentKind::IntegrationDefinition,
                 tenant: None,
@@ -79,7 +79,7 @@ fn provides(document: &ConfigDocument, reference: &Reference<'_>) -> bool {
     }
     match document {
         ConfigDocument::Definition(_) => true,
-        ConfigDocument::TenantIntegration(integration) => {
+        ConfigDocument::TenantIntegration { integration, .. } => {
             Some(&integration.tenant_id) == reference.tenant
         }
         ConfigDocument::Connection { connection, .. } => match &connection.tenant_id {

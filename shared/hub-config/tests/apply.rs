@@ -253,6 +253,12 @@ async fn tasks_are_stored_through_the_sync_service() {
     );
     assert_eq!(
         apply(&ports, &parsed[0]).await.unwrap().action,
+        ApplyAction::Unchanged
+    );
+    task["name"] = json!("Opportunities, renamed");
+    let renamed = parse_documents(&document(&task)).unwrap();
+    assert_eq!(
+        apply(&ports, &renamed[0]).await.unwrap().action,
         ApplyAction::Updated
     );
     let stored = get(&ports, DocumentKind::SyncTask, "acme", "sf-opp-hourly")
@@ -587,4 +593,82 @@ async fn a_task_naming_what_is_neither_stored_nor_applied_with_it_is_refused() {
     // Stored, they satisfy a later apply of the task alone.
     everything.retain(|(_, document)| document.kind() == DocumentKind::SyncTask);
     hub_config::apply_all(&ports, everything).await.unwrap();
+}
+
+/// `hub dev --demo` re-applies the demo on every start: documents that did not change are
+/// reported unchanged, are not rewritten, and keep the times they were created and enabled.
+#[tokio::test]
+async fn re_applying_unchanged_documents_changes_nothing_and_keeps_their_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = ports(dir.path()).await;
+    let files = [
+        "10-definition.json",
+        "20-connection.json",
+        "30-integration.json",
+        "40-schema-contact.json",
+        "50-task-contacts.json",
+    ];
+    let created = hub_config::apply_all(&ports, demo_documents(&files))
+        .await
+        .unwrap();
+    assert!(
+        created
+            .iter()
+            .all(|(_, a)| a.action == ApplyAction::Created),
+        "{created:?}"
+    );
+    let stored = |kind, id: &'static str| {
+        let ports = ports.clone();
+        async move { get(&ports, kind, "demo", id).await.unwrap() }
+    };
+    let integration = stored(DocumentKind::TenantIntegration, "sample-crm").await;
+    let connection = stored(DocumentKind::Connection, "sample-api").await;
+    let task = stored(DocumentKind::SyncTask, "sample-contacts").await;
+
+    // Parsed again later, as on a restart: the apply-time defaults (`now`) differ.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let again = hub_config::apply_all(&ports, demo_documents(&files))
+        .await
+        .unwrap();
+    assert!(
+        again
+            .iter()
+            .all(|(_, a)| a.action == ApplyAction::Unchanged),
+        "{again:?}"
+    );
+    assert_eq!(
+        stored(DocumentKind::TenantIntegration, "sample-crm").await,
+        integration
+    );
+    assert_eq!(
+        stored(DocumentKind::Connection, "sample-api").await,
+        connection
+    );
+    assert_eq!(
+        stored(DocumentKind::SyncTask, "sample-contacts").await,
+        task
+    );
+
+    // A change is an update that keeps when it was created and enabled.
+    let changed = demo_documents(&["30-integration.json"])
+        .into_iter()
+        .map(|(file, _)| {
+            let mut document: Value =
+                serde_json::from_str(include_str!("../../../infra/demo/30-integration.json"))
+                    .unwrap();
+            document["spec"]["status"] = json!("error");
+            (
+                file,
+                parse_documents(&document.to_string()).unwrap().remove(0),
+            )
+        })
+        .collect();
+    let updated = hub_config::apply_all(&ports, changed).await.unwrap();
+    assert_eq!(updated[0].1.action, ApplyAction::Updated);
+    let after = stored(DocumentKind::TenantIntegration, "sample-crm").await;
+    assert_eq!(after["status"], "error");
+    for field in ["createdAt", "enabledAt", "enabledBy"] {
+        assert_eq!(after[field], integration[field], "{field}");
+    }
+    assert_ne!(after["updatedAt"], integration["updatedAt"]);
 }
