@@ -61,7 +61,7 @@ pub struct ApplyArgs {
     /// Files or directories of documents; repeat for several.
     #[arg(short = 'f', long = "file", required = true)]
     pub files: Vec<std::path::PathBuf>,
-    /// Validate only; store nothing.
+    /// Validate only (references included, against the backend); store nothing.
     #[arg(long)]
     pub dry_run: bool,
     /// One JSON object per document instead of a line of text.
@@ -231,14 +231,17 @@ async fn apply(args: ApplyArgs) -> Result<(), CliError> {
     for path in &args.files {
         documents.extend(hub_config::load_path(path)?);
     }
+    let topology = Topology::new(args.backend.prefix.clone());
+    let ports = open_backend(&args.backend, &topology).await?;
+    // What the documents name must be stored or among them (a task's schema and integration).
+    hub_config::check_references(&ports, &documents).await?;
     if args.dry_run {
         for (file, document) in &documents {
             println!("{file}: {} {} is valid", document.kind(), document.id());
         }
         return Ok(());
     }
-    let topology = Topology::new(args.backend.prefix.clone());
-    let ports = open_backend(&args.backend, &topology).await?;
+    hub_config::sort_for_apply(&mut documents);
     for (file, document) in &documents {
         let applied = hub_config::apply(&ports, document).await?;
         if args.json {

@@ -129,14 +129,17 @@ pub struct DemoReport {
 /// Applies the demo tenant for this sample API, and starts a run at once when its task has
 /// none yet (later runs follow its one-minute interval).
 pub async fn apply_demo(ports: &Ports, sample: &SampleServer) -> Result<DemoReport, DemoError> {
-    let mut applied = Vec::new();
-    for (file, document) in demo_documents(&sample.base_url(), sample.api().api_key())? {
-        let outcome = hub_config::apply(ports, &document).await?;
-        applied.push(format!(
-            "{file}: {} {} {:?}",
-            outcome.kind, outcome.id, outcome.action
-        ));
-    }
+    let documents = demo_documents(&sample.base_url(), sample.api().api_key())?;
+    let applied = hub_config::apply_all(ports, documents)
+        .await?
+        .into_iter()
+        .map(|(file, outcome)| {
+            format!(
+                "{file}: {} {} {:?}",
+                outcome.kind, outcome.id, outcome.action
+            )
+        })
+        .collect();
     let sync = SyncService::new(ports.clone());
     let tenant = TenantId::parse(DEMO_TENANT).map_err(|message| {
         DemoError::Sync(hub_sync::Error::InvalidState(format!(

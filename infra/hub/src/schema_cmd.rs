@@ -48,10 +48,11 @@ pub enum SchemaCommandError {
     },
     #[error("{path}: {error}")]
     Invalid { path: PathBuf, error: ModelError },
+    /// A schema the model or the compiler refuses: the error `hub apply` gives for it.
     #[error("{path}: {error}")]
-    Compile {
+    Document {
         path: PathBuf,
-        error: hub_mapping::CompileError,
+        error: hub_config::DocumentError,
     },
     #[error("{path}: sample records must be JSON objects (line or element {index} is not)")]
     Sample { path: PathBuf, index: usize },
@@ -62,7 +63,7 @@ impl SchemaCommandError {
         match self {
             Self::Io { .. } => "unreadable_file",
             Self::Invalid { error, .. } => error.code(),
-            Self::Compile { error, .. } => error.code(),
+            Self::Document { error, .. } => error.code(),
             Self::Sample { .. } => "invalid_sample",
         }
     }
@@ -146,8 +147,9 @@ fn read(path: &Path) -> Result<String, SchemaCommandError> {
     })
 }
 
-/// The document itself, or the `spec` of a `hub apply` envelope.
-fn document(path: &Path) -> Result<Value, SchemaCommandError> {
+/// The document itself, or the `spec` of a `hub apply` envelope, with where it sits in the
+/// file: errors name JSON paths from the file's root, as `hub apply` does.
+fn document(path: &Path) -> Result<(Value, Option<&'static str>), SchemaCommandError> {
     let value: Value = hub_core::model::decode_json(&read(path)?).map_err(|error| {
         SchemaCommandError::Invalid {
             path: path.to_owned(),
@@ -156,28 +158,37 @@ fn document(path: &Path) -> Result<Value, SchemaCommandError> {
     })?;
     Ok(match value {
         Value::Object(mut map) if map.contains_key("kind") && map.contains_key("spec") => {
-            map.remove("spec").unwrap_or_default()
+            (map.remove("spec").unwrap_or_default(), Some("spec"))
         }
-        other => other,
+        other => (other, None),
     })
 }
 
 fn compile(path: &Path) -> Result<CompiledSchema, SchemaCommandError> {
+    let (value, at) = document(path)?;
+    let nested = |error: hub_config::DocumentError| match at {
+        Some(prefix) => error.nested_under(prefix),
+        None => error,
+    };
     let schema: ConversionSchema =
-        load_value(document(path)?).map_err(|error| SchemaCommandError::Invalid {
+        load_value(value).map_err(|error| SchemaCommandError::Document {
             path: path.to_owned(),
-            error,
+            error: nested(error.into()),
         })?;
-    CompiledSchema::compile(&schema).map_err(|error| SchemaCommandError::Compile {
+    CompiledSchema::compile(&schema).map_err(|error| SchemaCommandError::Document {
         path: path.to_owned(),
-        error,
+        error: nested(error.into()),
     })
 }
 
 fn load_task(path: &Path) -> Result<SyncTask, SchemaCommandError> {
-    load_value(document(path)?).map_err(|error| SchemaCommandError::Invalid {
+    let (value, at) = document(path)?;
+    load_value(value).map_err(|error| SchemaCommandError::Invalid {
         path: path.to_owned(),
-        error,
+        error: match at {
+            Some(prefix) => error.nested_under(prefix),
+            None => error,
+        },
     })
 }
 

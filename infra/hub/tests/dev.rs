@@ -234,8 +234,24 @@ fn tasks_and_executions_from_the_command_line() {
     ))
     .unwrap();
     task["tenantIntegrationId"] = serde_json::json!("ti-sf");
+    let seed = |file: &str| -> serde_json::Value {
+        let path = format!(
+            "{}/../../shared/hub-core/tests/fixtures/seed/{file}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    };
     let file = data.path().join("task.json");
-    let document = serde_json::json!({"kind": "SyncTask", "tenantId": "acme", "spec": task});
+    // The task with what it names: its schema and its tenant integration (and that one's
+    // definition).
+    let document = serde_json::json!([
+        {"kind": "IntegrationDefinition", "spec": seed("integration-definition.salesforce.json")},
+        {"kind": "TenantIntegration", "tenantId": "acme",
+         "spec": {"id": "ti-sf", "integrationId": "salesforce", "status": "pending"}},
+        {"kind": "ConversionSchema", "tenantId": "acme",
+         "spec": seed("conversion-schema.sf-contact-to-contact.json")},
+        {"kind": "SyncTask", "tenantId": "acme", "spec": task}
+    ]);
     std::fs::write(&file, document.to_string()).unwrap();
     // `apply` takes no --tenant: the documents name theirs.
     let applied = Command::new(env!("CARGO_BIN_EXE_hub"))

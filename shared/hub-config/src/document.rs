@@ -8,6 +8,7 @@ use hub_core::model::{
     ConversionSchema, Credentials, IntegrationConnection, IntegrationDefinition, JsonPath,
     ModelError, SecretRef, SyncTask, TenantId, TenantIntegration, decode_value, load_value,
 };
+use hub_mapping::{CompileError, CompiledSchema};
 use hub_webhooks::{RouteId, WebhookRoute};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -53,6 +54,18 @@ impl DocumentKind {
         })
     }
 
+    /// Where documents of this kind come in an apply: after the kinds they can name.
+    pub fn apply_rank(self) -> u8 {
+        match self {
+            Self::IntegrationDefinition => 0,
+            Self::Connection => 1,
+            Self::TenantIntegration => 2,
+            Self::ConversionSchema => 3,
+            Self::SyncTask => 4,
+            Self::WebhookRoute => 5,
+        }
+    }
+
     /// Whether documents of this kind belong to a tenant (`tenantId` in the envelope).
     pub fn is_tenant_scoped(self) -> bool {
         !matches!(self, Self::IntegrationDefinition)
@@ -65,14 +78,23 @@ impl fmt::Display for DocumentKind {
     }
 }
 
+/// The fields a document left out that apply filled in (`createdAt` with the time it was
+/// parsed, `enabledBy` with `hub apply`). Re-applying takes them from the stored document, so
+/// an unchanged document stays unchanged and keeps when it was created and enabled.
+pub type Defaulted = Vec<&'static str>;
+
 /// One validated document of a config file.
 #[derive(Debug, Clone)]
 pub enum ConfigDocument {
     Definition(Box<IntegrationDefinition>),
-    TenantIntegration(Box<TenantIntegration>),
+    TenantIntegration {
+        integration: Box<TenantIntegration>,
+        defaulted: Defaulted,
+    },
     Connection {
         connection: Box<IntegrationConnection>,
         credentials: Option<Credentials>,
+        defaulted: Defaulted,
     },
     Schema {
         tenant: TenantId,
@@ -94,7 +116,7 @@ impl ConfigDocument {
     pub fn kind(&self) -> DocumentKind {
         match self {
             Self::Definition(_) => DocumentKind::IntegrationDefinition,
-            Self::TenantIntegration(_) => DocumentKind::TenantIntegration,
+            Self::TenantIntegration { .. } => DocumentKind::TenantIntegration,
             Self::Connection { .. } => DocumentKind::Connection,
             Self::Schema { .. } => DocumentKind::ConversionSchema,
             Self::Task { .. } => DocumentKind::SyncTask,
@@ -105,7 +127,7 @@ impl ConfigDocument {
     pub fn id(&self) -> String {
         match self {
             Self::Definition(d) => d.id.clone(),
-            Self::TenantIntegration(t) => t.id.clone(),
+            Self::TenantIntegration { integration, .. } => integration.id.clone(),
             Self::Connection { connection, .. } => connection.id.as_str().to_owned(),
             Self::Schema { schema, .. } => schema.id.clone(),
             Self::Task { task, .. } => task.id.clone(),
@@ -128,8 +150,51 @@ struct Envelope {
     secrets: Option<Map<String, Value>>,
 }
 
+/// Why a document was refused, with the JSON path from the root of its file's text.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum DocumentError {
+    /// The data model's rules: shape, values, the envelope.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// A conversion schema the mapping engine refuses (a bad regex, unsupported JSONPath, a
+    /// malformed source path): the error `hub schema test` gives, and the one every batch
+    /// would fail with if the schema were stored.
+    #[error(transparent)]
+    Compile(#[from] CompileError),
+}
+
+impl DocumentError {
+    /// Stable code: the model's, or the compiler's (`invalid_regex`, `invalid_path`, ...).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Model(error) => error.code(),
+            Self::Compile(error) => error.code(),
+        }
+    }
+
+    /// The same error for a document nested at `prefix` (a `spec`, an array element).
+    pub fn nested_under(self, prefix: &str) -> Self {
+        match self {
+            Self::Model(error) => Self::Model(error.nested_under(prefix)),
+            Self::Compile(error) => Self::Compile(CompileError {
+                path: join_paths(prefix, &error.path),
+                ..error
+            }),
+        }
+    }
+}
+
+/// `spec` + `fieldMappings[0]` = `spec.fieldMappings[0]`; `.` is the root.
+fn join_paths(outer: &str, inner: &str) -> String {
+    match (outer, inner) {
+        (".", path) | (path, ".") => path.to_owned(),
+        (outer, inner) if inner.starts_with('[') => format!("{outer}{inner}"),
+        (outer, inner) => format!("{outer}.{inner}"),
+    }
+}
+
 /// Parses the documents of one file's text (one envelope, or an array of them).
-pub fn parse_documents(text: &str) -> Result<Vec<ConfigDocument>, ModelError> {
+pub fn parse_documents(text: &str) -> Result<Vec<ConfigDocument>, DocumentError> {
     let value: Value = hub_core::model::decode_json(text)?;
     match value {
         Value::Array(items) => items
@@ -141,7 +206,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<ConfigDocument>, ModelError> {
     }
 }
 
-fn parse_one(value: Value) -> Result<ConfigDocument, ModelError> {
+fn parse_one(value: Value) -> Result<ConfigDocument, DocumentError> {
     let envelope: Envelope = decode_value(value)?;
     let kind = envelope.kind;
     let tenant = match (kind.is_tenant_scoped(), envelope.tenant_id) {
@@ -152,23 +217,27 @@ fn parse_one(value: Value) -> Result<ConfigDocument, ModelError> {
         (true, None) => {
             return Err(JsonPath::root()
                 .key("tenantId")
-                .invalid(format!("a {kind} belongs to a tenant")));
+                .invalid(format!("a {kind} belongs to a tenant"))
+                .into());
         }
         (false, Some(_)) => {
             return Err(JsonPath::root()
                 .key("tenantId")
-                .invalid(format!("a {kind} is system-wide")));
+                .invalid(format!("a {kind} is system-wide"))
+                .into());
         }
     };
     if envelope.credentials.is_some() && kind != DocumentKind::Connection {
         return Err(JsonPath::root()
             .key("credentials")
-            .invalid("only a Connection carries credentials"));
+            .invalid("only a Connection carries credentials")
+            .into());
     }
     if envelope.secrets.is_some() && kind != DocumentKind::WebhookRoute {
         return Err(JsonPath::root()
             .key("secrets")
-            .invalid("only a WebhookRoute carries secret values"));
+            .invalid("only a WebhookRoute carries secret values")
+            .into());
     }
     let now = Value::String(Utc::now().to_rfc3339());
     let nested = |e: ModelError| e.nested_under("spec");
@@ -179,30 +248,43 @@ fn parse_one(value: Value) -> Result<ConfigDocument, ModelError> {
         DocumentKind::TenantIntegration => {
             let mut spec = object(envelope.spec)?;
             let tenant = tenant.expect("checked above");
+            spec.entry("tenantId")
+                .or_insert_with(|| Value::String(tenant.as_str().to_owned()));
+            let mut defaulted = Defaulted::new();
+            for field in ["enabledAt", "createdAt", "updatedAt"] {
+                insert_default(&mut spec, &mut defaulted, field, now.clone());
+            }
             insert_default(
                 &mut spec,
-                "tenantId",
-                Value::String(tenant.as_str().to_owned()),
+                &mut defaulted,
+                "enabledBy",
+                Value::String("hub apply".into()),
             );
-            for field in ["enabledAt", "createdAt", "updatedAt"] {
-                insert_default(&mut spec, field, now.clone());
-            }
-            insert_default(&mut spec, "enabledBy", Value::String("hub apply".into()));
             let integration: TenantIntegration = load_value(Value::Object(spec)).map_err(nested)?;
             if integration.tenant_id != tenant {
                 return Err(JsonPath::root()
                     .key("spec")
                     .key("tenantId")
-                    .invalid("differs from the envelope's tenantId"));
+                    .invalid("differs from the envelope's tenantId")
+                    .into());
             }
-            ConfigDocument::TenantIntegration(Box::new(integration))
+            ConfigDocument::TenantIntegration {
+                integration: Box::new(integration),
+                defaulted,
+            }
         }
         DocumentKind::Connection => {
             let mut spec = object(envelope.spec)?;
+            let mut defaulted = Defaulted::new();
             for field in ["createdAt", "updatedAt"] {
-                insert_default(&mut spec, field, now.clone());
+                insert_default(&mut spec, &mut defaulted, field, now.clone());
             }
-            insert_default(&mut spec, "createdBy", Value::String("hub apply".into()));
+            insert_default(
+                &mut spec,
+                &mut defaulted,
+                "createdBy",
+                Value::String("hub apply".into()),
+            );
             let connection: IntegrationConnection =
                 load_value(Value::Object(spec)).map_err(nested)?;
             let credentials = envelope
@@ -215,10 +297,15 @@ fn parse_one(value: Value) -> Result<ConfigDocument, ModelError> {
             ConfigDocument::Connection {
                 connection: Box::new(connection),
                 credentials,
+                defaulted,
             }
         }
         DocumentKind::ConversionSchema => {
             let schema: ConversionSchema = load_value(envelope.spec).map_err(nested)?;
+            // The engine's own rules (regexes, paths, placeholders, expressions) go beyond the
+            // model's: a schema it refuses would be stored and then fail every batch.
+            CompiledSchema::compile(&schema)
+                .map_err(|error| DocumentError::from(error).nested_under("spec"))?;
             ConfigDocument::Schema {
                 tenant: tenant.expect("checked above"),
                 schema: Box::new(schema),
@@ -227,11 +314,8 @@ fn parse_one(value: Value) -> Result<ConfigDocument, ModelError> {
         DocumentKind::WebhookRoute => {
             let mut spec = object(envelope.spec)?;
             let tenant = tenant.expect("checked above");
-            insert_default(
-                &mut spec,
-                "tenantId",
-                Value::String(tenant.as_str().to_owned()),
-            );
+            spec.entry("tenantId")
+                .or_insert_with(|| Value::String(tenant.as_str().to_owned()));
             // The id is the endpoint's address: generated unguessable unless given.
             if !spec.contains_key("id") {
                 spec.insert("id".into(), Value::String(RouteId::generate().into()));
@@ -241,7 +325,8 @@ fn parse_one(value: Value) -> Result<ConfigDocument, ModelError> {
                 return Err(JsonPath::root()
                     .key("spec")
                     .key("tenantId")
-                    .invalid("differs from the envelope's tenantId"));
+                    .invalid("differs from the envelope's tenantId")
+                    .into());
             }
             let secrets = route_secrets(&route, envelope.secrets.unwrap_or_default())?;
             ConfigDocument::WebhookRoute {
@@ -255,7 +340,8 @@ fn parse_one(value: Value) -> Result<ConfigDocument, ModelError> {
                 return Err(JsonPath::root()
                     .key("spec")
                     .key("tenantIntegrationId")
-                    .invalid("a stored sync task names its tenant integration"));
+                    .invalid("a stored sync task names its tenant integration")
+                    .into());
             }
             ConfigDocument::Task {
                 tenant: tenant.expect("checked above"),
@@ -297,8 +383,17 @@ fn object(value: Value) -> Result<Map<String, Value>, ModelError> {
     }
 }
 
-fn insert_default(spec: &mut Map<String, Value>, field: &str, value: Value) {
-    spec.entry(field.to_owned()).or_insert(value);
+/// Fills `field` when the document left it out, noting that it did.
+fn insert_default(
+    spec: &mut Map<String, Value>,
+    defaulted: &mut Defaulted,
+    field: &'static str,
+    value: Value,
+) {
+    if !spec.contains_key(field) {
+        spec.insert(field.to_owned(), value);
+        defaulted.push(field);
+    }
 }
 
 /// Reads a file, or every `*.json` file of a directory (sorted, not recursive).

@@ -1,7 +1,7 @@
 //! Storing and reading configuration documents in the state table (layout in `hub_core::keys`).
 
 use hub_core::keys;
-use hub_core::model::{ConversionSchema, TenantId, Validate};
+use hub_core::model::{ConversionSchema, SyncTask, TenantId, Validate};
 use hub_core::ports::{
     Condition, Index, Item, Key, Ports, QueryRequest, SortCondition, StateStore, StoreError,
     TransactOp,
@@ -46,10 +46,14 @@ impl Serialize for DocumentKind {
 
 /// Attribute of a schema head holding its current version (conditions compare it).
 const VERSION: &str = "version";
+/// The document field holding when it last changed.
+const UPDATED_AT: &str = "updatedAt";
 /// The owner segment of system-scope items.
 const SYSTEM: &str = "system";
 
-/// Validates and stores one document. Tasks go through `hub-sync`, which owns their due index
+/// Stores one document. The documents it names are not checked here: a whole apply checks
+/// them first with [`crate::check_references`] (or goes through [`crate::apply_all`]), since
+/// a reference may be satisfied by another document of the same apply. Tasks go through `hub-sync`, which owns their due index
 /// and runtime attributes (next run, stats).
 pub async fn apply(ports: &Ports, document: &ConfigDocument) -> Result<Applied, ConfigError> {
     let kind = document.kind();
@@ -71,14 +75,25 @@ pub async fn apply(ports: &Ports, document: &ConfigDocument) -> Result<Applied, 
             );
             Ok(applied(put_if_changed(&*ports.state, item).await?, None))
         }
-        ConfigDocument::TenantIntegration(integration) => {
+        ConfigDocument::TenantIntegration {
+            integration,
+            defaulted,
+        } => {
             let key = keys::tenant_integration(integration.tenant_id.as_str(), &integration.id);
-            let item = doc_item(&key, "tenant_integration", integration)?;
-            Ok(applied(put_if_changed(&*ports.state, item).await?, None))
+            let action = put_keeping_defaulted(
+                &*ports.state,
+                &key,
+                (kind, "tenant_integration"),
+                integration,
+                defaulted,
+            )
+            .await?;
+            Ok(applied(action, None))
         }
         ConfigDocument::Connection {
             connection,
             credentials,
+            defaulted,
         } => {
             let owner = connection
                 .tenant_id
@@ -96,8 +111,14 @@ pub async fn apply(ports: &Ports, document: &ConfigDocument) -> Result<Applied, 
                 None => ApplyAction::Unchanged,
             };
             let key = keys::connection(owner, connection.id.as_str());
-            let item = doc_item(&key, "connection", connection)?;
-            let doc_action = put_if_changed(&*ports.state, item).await?;
+            let doc_action = put_keeping_defaulted(
+                &*ports.state,
+                &key,
+                (kind, "connection"),
+                connection,
+                defaulted,
+            )
+            .await?;
             let action = match (doc_action, secret_action) {
                 (ApplyAction::Created, _) => ApplyAction::Created,
                 (ApplyAction::Unchanged, ApplyAction::Unchanged) => ApplyAction::Unchanged,
@@ -113,6 +134,11 @@ pub async fn apply(ports: &Ports, document: &ConfigDocument) -> Result<Applied, 
             let mut task = (**task).clone();
             let sync = hub_sync::SyncService::new(ports.clone());
             let action = match sync.get_task(tenant, &task.id).await {
+                Ok(stored) if task_content(&stored) == task_content(&task) => {
+                    // Rewriting would change nothing the document says, and would move
+                    // `updatedAt` (and reschedule a paused-then-resumed task).
+                    return Ok(applied(ApplyAction::Unchanged, None));
+                }
                 Ok(_) => ApplyAction::Updated,
                 Err(hub_sync::Error::TaskNotFound { .. }) => ApplyAction::Created,
                 Err(other) => return Err(other.into()),
@@ -155,6 +181,64 @@ async fn put_if_changed(store: &dyn StateStore, item: Item) -> Result<ApplyActio
     };
     store.put(item, None).await?;
     Ok(action)
+}
+
+/// What a task document says: without the runtime state hub-sync keeps beside it (next run,
+/// last run, stats, last error) and the times the store sets.
+fn task_content(task: &SyncTask) -> SyncTask {
+    SyncTask {
+        next_run_at: None,
+        last_run_at: None,
+        last_run_status: None,
+        stats: Default::default(),
+        last_error: None,
+        created_at: None,
+        updated_at: None,
+        ..task.clone()
+    }
+}
+
+/// Writes a document whose `defaulted` fields were filled at parse time (`now`, `hub apply`):
+/// over a stored one they take the stored values, so re-applying an unchanged document
+/// writes nothing and a changed one keeps when it was created and enabled. Only a defaulted
+/// `updatedAt` keeps the new value, and only when something else changed.
+async fn put_keeping_defaulted<T: Serialize>(
+    store: &dyn StateStore,
+    key: &Key,
+    (kind, item_kind): (DocumentKind, &'static str),
+    document: &T,
+    defaulted: &[&'static str],
+) -> Result<ApplyAction, ConfigError> {
+    let mut new = serde_json::to_value(document).map_err(|e| {
+        ConfigError::Encode(hub_core::model::ModelError::Encode {
+            kind: "document",
+            message: e.to_string(),
+        })
+    })?;
+    let Some(existing) = store.get(key).await? else {
+        store.put(doc_item(key, item_kind, &new)?, None).await?;
+        return Ok(ApplyAction::Created);
+    };
+    let old = document_value(&existing, kind, &key.sk)?;
+    let mut updated_at = None;
+    if let (Value::Object(new), Value::Object(old)) = (&mut new, &old) {
+        for &field in defaulted {
+            if let Some(stored) = old.get(field) {
+                let parsed = new.insert(field.to_owned(), stored.clone());
+                if field == UPDATED_AT {
+                    updated_at = parsed;
+                }
+            }
+        }
+    }
+    if new == old {
+        return Ok(ApplyAction::Unchanged);
+    }
+    if let (Value::Object(new), Some(now)) = (&mut new, updated_at) {
+        new.insert(UPDATED_AT.to_owned(), now);
+    }
+    store.put(doc_item(key, item_kind, &new)?, None).await?;
+    Ok(ApplyAction::Updated)
 }
 
 /// Creates the secret or replaces it with compare-and-swap when its value changed.
@@ -438,7 +522,7 @@ pub async fn list(
 fn tenant_id(tenant: &str) -> Result<TenantId, ConfigError> {
     TenantId::parse(tenant).map_err(|message| ConfigError::Invalid {
         file: "--tenant".into(),
-        error: hub_core::model::JsonPath::root().invalid(message),
+        error: hub_core::model::JsonPath::root().invalid(message).into(),
     })
 }
 

@@ -253,6 +253,12 @@ async fn tasks_are_stored_through_the_sync_service() {
     );
     assert_eq!(
         apply(&ports, &parsed[0]).await.unwrap().action,
+        ApplyAction::Unchanged
+    );
+    task["name"] = json!("Opportunities, renamed");
+    let renamed = parse_documents(&document(&task)).unwrap();
+    assert_eq!(
+        apply(&ports, &renamed[0]).await.unwrap().action,
         ApplyAction::Updated
     );
     let stored = get(&ports, DocumentKind::SyncTask, "acme", "sf-opp-hourly")
@@ -419,4 +425,250 @@ async fn a_webhook_route_document_can_bring_its_secret_values() {
         apply(&ports, parsed).await.unwrap().action,
         ApplyAction::Unchanged
     );
+}
+
+fn demo_schema() -> Value {
+    let document: Value =
+        serde_json::from_str(include_str!("../../../infra/demo/40-schema-contact.json")).unwrap();
+    document["spec"].clone()
+}
+
+/// The three schemas of issue 13 that `hub apply` stored and the compiler refuses: each is
+/// refused while parsing, with the compiler's code and the JSON path from the file's root.
+#[test]
+fn schemas_the_engine_cannot_compile_are_refused_with_its_code_and_path() {
+    let mut bad_regex = demo_schema();
+    bad_regex["fieldMappings"][3]["config"]["transformations"][0] =
+        json!({"type": "regex_replace", "config": {"pattern": "(unclosed", "replace": ""}});
+    let mut filter = demo_schema();
+    filter["fieldMappings"][0]["config"]["sourceField"] = json!("$.emails[?(@.primary)].address");
+    let mut malformed = demo_schema();
+    malformed["fieldMappings"][2]["config"]["sourceField"] = json!("job..title");
+    for (schema, code, path) in [
+        (
+            bad_regex,
+            "invalid_regex",
+            "spec.fieldMappings[3].config.transformations[0].config.pattern",
+        ),
+        (
+            filter,
+            "invalid_path",
+            "spec.fieldMappings[0].config.sourceField",
+        ),
+        (
+            malformed,
+            "invalid_path",
+            "spec.fieldMappings[2].config.sourceField",
+        ),
+    ] {
+        let in_array = json!([
+            {"kind": "ConversionSchema", "tenantId": "acme", "spec": demo_schema()},
+            {"kind": "ConversionSchema", "tenantId": "acme", "spec": schema}
+        ]);
+        let error = parse_documents(&in_array.to_string()).unwrap_err();
+        assert_eq!(error.code(), code, "{error}");
+        assert!(
+            error.to_string().starts_with(&format!("[1].{path}: ")),
+            "{error}"
+        );
+    }
+}
+
+/// The demo's documents (infra/demo), by file name.
+fn demo_documents(files: &[&str]) -> Vec<(String, hub_config::ConfigDocument)> {
+    let all = [
+        (
+            "10-definition.json",
+            include_str!("../../../infra/demo/10-definition.json"),
+        ),
+        (
+            "20-connection.json",
+            include_str!("../../../infra/demo/20-connection.json"),
+        ),
+        (
+            "30-integration.json",
+            include_str!("../../../infra/demo/30-integration.json"),
+        ),
+        (
+            "40-schema-contact.json",
+            include_str!("../../../infra/demo/40-schema-contact.json"),
+        ),
+        (
+            "50-task-contacts.json",
+            include_str!("../../../infra/demo/50-task-contacts.json"),
+        ),
+    ];
+    files
+        .iter()
+        .flat_map(|file| {
+            let (_, text) = all.iter().find(|(name, _)| name == file).unwrap();
+            parse_documents(text)
+                .unwrap()
+                .into_iter()
+                .map(|document| (file.to_string(), document))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_task_naming_what_is_neither_stored_nor_applied_with_it_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = ports(dir.path()).await;
+    for (files, file, field, missing) in [
+        (
+            &["50-task-contacts.json"][..],
+            "50-task-contacts.json",
+            "spec.conversionSchemaId",
+            "ConversionSchema `sample-contact` of tenant `demo`",
+        ),
+        (
+            &["40-schema-contact.json", "50-task-contacts.json"],
+            "50-task-contacts.json",
+            "spec.tenantIntegrationId",
+            "TenantIntegration `sample-crm` of tenant `demo`",
+        ),
+        (
+            &[
+                "30-integration.json",
+                "40-schema-contact.json",
+                "50-task-contacts.json",
+            ],
+            "30-integration.json",
+            "spec.integrationId",
+            "IntegrationDefinition `sample` of the system",
+        ),
+        (
+            &["10-definition.json", "30-integration.json"],
+            "30-integration.json",
+            "spec.connectionId",
+            "Connection `sample-api` of tenant `demo`",
+        ),
+    ] {
+        let error = hub_config::apply_all(&ports, demo_documents(files))
+            .await
+            .unwrap_err();
+        assert_eq!(error.code(), "unknown_reference", "{error}");
+        let message = error.to_string();
+        assert!(
+            message.starts_with(&format!("{file}: "))
+                && message.contains(&format!("{field}: no {missing} ")),
+            "{message}"
+        );
+        for kind in DocumentKind::ALL {
+            let tenant = if kind == DocumentKind::IntegrationDefinition {
+                ""
+            } else {
+                "demo"
+            };
+            assert!(
+                list(&ports, kind, tenant).await.unwrap().is_empty(),
+                "{kind} stored by a refused apply"
+            );
+        }
+    }
+
+    // Given in any order, the documents of one apply satisfy one another.
+    let mut everything = demo_documents(&[
+        "50-task-contacts.json",
+        "40-schema-contact.json",
+        "30-integration.json",
+        "20-connection.json",
+        "10-definition.json",
+    ]);
+    let applied = hub_config::apply_all(&ports, everything.clone())
+        .await
+        .unwrap();
+    let kinds: Vec<DocumentKind> = applied.iter().map(|(_, a)| a.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            DocumentKind::IntegrationDefinition,
+            DocumentKind::Connection,
+            DocumentKind::TenantIntegration,
+            DocumentKind::ConversionSchema,
+            DocumentKind::SyncTask
+        ],
+        "stored after what it names"
+    );
+    // Stored, they satisfy a later apply of the task alone.
+    everything.retain(|(_, document)| document.kind() == DocumentKind::SyncTask);
+    hub_config::apply_all(&ports, everything).await.unwrap();
+}
+
+/// `hub dev --demo` re-applies the demo on every start: documents that did not change are
+/// reported unchanged, are not rewritten, and keep the times they were created and enabled.
+#[tokio::test]
+async fn re_applying_unchanged_documents_changes_nothing_and_keeps_their_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = ports(dir.path()).await;
+    let files = [
+        "10-definition.json",
+        "20-connection.json",
+        "30-integration.json",
+        "40-schema-contact.json",
+        "50-task-contacts.json",
+    ];
+    let created = hub_config::apply_all(&ports, demo_documents(&files))
+        .await
+        .unwrap();
+    assert!(
+        created
+            .iter()
+            .all(|(_, a)| a.action == ApplyAction::Created),
+        "{created:?}"
+    );
+    let stored = |kind, id: &'static str| {
+        let ports = ports.clone();
+        async move { get(&ports, kind, "demo", id).await.unwrap() }
+    };
+    let integration = stored(DocumentKind::TenantIntegration, "sample-crm").await;
+    let connection = stored(DocumentKind::Connection, "sample-api").await;
+    let task = stored(DocumentKind::SyncTask, "sample-contacts").await;
+
+    // Parsed again later, as on a restart: the apply-time defaults (`now`) differ.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let again = hub_config::apply_all(&ports, demo_documents(&files))
+        .await
+        .unwrap();
+    assert!(
+        again
+            .iter()
+            .all(|(_, a)| a.action == ApplyAction::Unchanged),
+        "{again:?}"
+    );
+    assert_eq!(
+        stored(DocumentKind::TenantIntegration, "sample-crm").await,
+        integration
+    );
+    assert_eq!(
+        stored(DocumentKind::Connection, "sample-api").await,
+        connection
+    );
+    assert_eq!(
+        stored(DocumentKind::SyncTask, "sample-contacts").await,
+        task
+    );
+
+    // A change is an update that keeps when it was created and enabled.
+    let changed = demo_documents(&["30-integration.json"])
+        .into_iter()
+        .map(|(file, _)| {
+            let mut document: Value =
+                serde_json::from_str(include_str!("../../../infra/demo/30-integration.json"))
+                    .unwrap();
+            document["spec"]["status"] = json!("error");
+            (
+                file,
+                parse_documents(&document.to_string()).unwrap().remove(0),
+            )
+        })
+        .collect();
+    let updated = hub_config::apply_all(&ports, changed).await.unwrap();
+    assert_eq!(updated[0].1.action, ApplyAction::Updated);
+    let after = stored(DocumentKind::TenantIntegration, "sample-crm").await;
+    assert_eq!(after["status"], "error");
+    for field in ["createdAt", "enabledAt", "enabledBy"] {
+        assert_eq!(after[field], integration[field], "{field}");
+    }
+    assert_ne!(after["updatedAt"], integration["updatedAt"]);
 }

@@ -61,6 +61,16 @@ pub trait Harness: Send + Sync {
         None
     }
 
+    /// Whether the backend isolates concurrent writes to one item: an UpdateItem ADD, a
+    /// conditional write, a transaction, a secret's compare-and-swap applied as if alone.
+    /// DynamoDB, Secrets Manager and the embedded backend do; moto 5.2.5 does not (it reads
+    /// and writes without a lock, so racing ADDs lose one another). Cases that race writers
+    /// on one item run them one after another where this is false: the race then tests the
+    /// emulator, not our adapter, and the embedded backend keeps the race.
+    fn isolates_concurrent_writes(&self) -> bool {
+        true
+    }
+
     /// Why this backend cannot run here (an emulator that is not installed), or `None`. The
     /// cases then print that they were skipped. A harness must only say so when nobody asked
     /// for the backend: under CI or `HUB_REQUIRE_EMULATOR` a missing emulator is a failure.
@@ -114,6 +124,19 @@ pub fn tables_only() -> Topology {
         queues: Vec::new(),
         rules: Vec::new(),
     }
+}
+
+/// Runs `writes` at once where the backend isolates concurrent writes, else one after another
+/// (see [`Harness::isolates_concurrent_writes`]); the results come in the given order.
+pub async fn racing_writes<F: Future>(h: &dyn Harness, writes: Vec<F>) -> Vec<F::Output> {
+    if h.isolates_concurrent_writes() {
+        return futures::future::join_all(writes).await;
+    }
+    let mut results = Vec::with_capacity(writes.len());
+    for write in writes {
+        results.push(write.await);
+    }
+    results
 }
 
 /// An item from a JSON object literal.

@@ -3,7 +3,7 @@
 use hub_core::ports::{Ports, SecretError, SecretStore};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::{Harness, tables_only, unique};
+use crate::{Harness, racing_writes, tables_only, unique};
 
 fn secret(value: &str) -> SecretString {
     SecretString::from(value.to_owned())
@@ -112,10 +112,18 @@ pub async fn concurrent_swaps_from_one_version_have_one_winner(h: &dyn Harness) 
     let ports = h.fresh(&tables_only()).await;
     let name = name(&ports, "oauth");
     let first = ports.secrets.put(&name, secret("t0"), None).await.unwrap();
-    let (a, b) = tokio::join!(
-        ports.secrets.put(&name, secret("token-a"), Some(&first)),
-        ports.secrets.put(&name, secret("token-b"), Some(&first)),
-    );
+    // One after another on a backend that does not isolate them (moto's stage move is a
+    // check and a write without a lock): see `Harness::isolates_concurrent_writes`.
+    let mut swaps = racing_writes(
+        h,
+        vec![
+            ports.secrets.put(&name, secret("token-a"), Some(&first)),
+            ports.secrets.put(&name, secret("token-b"), Some(&first)),
+        ],
+    )
+    .await
+    .into_iter();
+    let (a, b) = (swaps.next().unwrap(), swaps.next().unwrap());
     let (winner, value) = match (a, b) {
         (Ok(v), Err(SecretError::VersionConflict { .. })) => (v, "token-a"),
         (Err(SecretError::VersionConflict { .. }), Ok(v)) => (v, "token-b"),
