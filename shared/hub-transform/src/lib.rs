@@ -141,15 +141,10 @@ impl TransformHandler {
         };
         let version = hub_config::current_schema_version(&*self.ports.state, tenant, &schema_id)
             .await
-            .map_err(|e| match e {
-                hub_config::ConfigError::NotFound { .. } => HandlerError::permanent(
-                    "schema_not_found",
-                    format!("conversion schema {schema_id} is not stored; nothing to re-map with"),
-                ),
-                hub_config::ConfigError::Store(store) if store.is_retryable() => {
-                    HandlerError::retryable("state_store_unavailable", store.to_string())
-                }
-                other => HandlerError::permanent(other.code(), other.to_string()),
+            .map_err(|e| {
+                schema_error(e, || {
+                    format!("conversion schema {schema_id} is not stored; nothing to re-map with")
+                })
             })?;
         let message = format!(
             "a batch of page {} replayed from the DLQ is re-mapped with conversion schema {} \
@@ -191,15 +186,10 @@ impl TransformHandler {
         }
         let schema = hub_config::schema_version(&*self.ports.state, tenant, schema_id, version)
             .await
-            .map_err(|e| match e {
-                hub_config::ConfigError::NotFound { .. } => HandlerError::permanent(
-                    "schema_not_found",
-                    format!("conversion schema {schema_id} version {version} is not stored"),
-                ),
-                hub_config::ConfigError::Store(store) if store.is_retryable() => {
-                    HandlerError::retryable("state_store_unavailable", store.to_string())
-                }
-                other => HandlerError::permanent(other.code(), other.to_string()),
+            .map_err(|e| {
+                schema_error(e, || {
+                    format!("conversion schema {schema_id} version {version} is not stored")
+                })
             })?;
         let compiled = CompiledSchema::compile(&schema)
             .map_err(|e| HandlerError::permanent("schema_invalid", e.to_string()))?;
@@ -298,6 +288,20 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A schema read's failure: `schema_not_found` (an operator must store it; `missing` says
+/// what is missing), retryable while the store is unavailable, else permanent.
+fn schema_error(error: hub_config::ConfigError, missing: impl FnOnce() -> String) -> HandlerError {
+    match error {
+        hub_config::ConfigError::NotFound { .. } => {
+            HandlerError::permanent("schema_not_found", missing())
+        }
+        hub_config::ConfigError::Store(store) if store.is_retryable() => {
+            HandlerError::retryable("state_store_unavailable", store.to_string())
+        }
+        other => HandlerError::permanent(other.code(), other.to_string()),
+    }
 }
 
 fn sync_error(error: hub_sync::Error) -> HandlerError {
