@@ -4,6 +4,7 @@ mod dlq;
 mod fetch;
 mod host;
 mod lambda_sqs;
+mod message_bodies;
 mod sync_writer;
 mod template;
 mod webhook_records;

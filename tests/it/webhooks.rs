@@ -508,3 +508,87 @@ async fn the_sample_slack_url_verification_is_answered_with_its_challenge() {
     let depth = ports.queue("transform").unwrap().depth().await.unwrap();
     assert_eq!(depth.visible, 0, "a handshake publishes nothing");
 }
+
+/// What is logged on this thread while the guard lives, as text without colour.
+fn capture_log() -> (
+    Arc<std::sync::Mutex<Vec<u8>>>,
+    tracing::subscriber::DefaultGuard,
+) {
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let writer = Arc::clone(&buffer);
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || Captured(Arc::clone(&writer)))
+        .finish();
+    (buffer, tracing::subscriber::set_default(subscriber))
+}
+
+/// On Lambda the body is in the event: one over the route's limit, and one over the limit no
+/// route exceeds (on a route that does not exist: the size is checked first, as `hub dev`
+/// does before reading further), get `413 body_too_large` in the receiver's JSON shape and a
+/// warning without the body.
+#[tokio::test]
+async fn bodies_over_the_limit_are_refused_as_json_and_logged_on_lambda() {
+    let dir = tempfile::tempdir().unwrap();
+    let (receiver, ports) = sample_receiver(dir.path()).await;
+    sample_route(&ports, SchemeConfig::Github, "github-test-secret").await;
+    let (log, _guard) = capture_log();
+    let body_of = |len: u64| {
+        let mut body = "body-marker-".repeat(usize::try_from(len).unwrap() / 12 + 1);
+        body.truncate(usize::try_from(len).unwrap());
+        body
+    };
+
+    let mut over_the_route = apigw_event("webhook-github-signed.json");
+    over_the_route.body = Some(body_of(hub_webhooks::DEFAULT_MAX_BODY_BYTES + 1));
+    over_the_route.is_base64_encoded = false;
+    let mut over_every_route = apigw_event("webhook-github-signed.json");
+    let unknown = "rt_00000000000000000000000000000000";
+    over_every_route.raw_path = Some(format!("/webhooks/{unknown}"));
+    over_every_route
+        .path_parameters
+        .insert("routeId".into(), unknown.into());
+    over_every_route.body = Some(body_of(hub_webhooks::MAX_BODY_BYTES_LIMIT + 1));
+    over_every_route.is_base64_encoded = false;
+
+    for (event, limit) in [
+        (over_the_route, hub_webhooks::DEFAULT_MAX_BODY_BYTES),
+        (over_every_route, hub_webhooks::MAX_BODY_BYTES_LIMIT),
+    ] {
+        let response = hub_webhooks::apigw::handle_http_event(&receiver, event).await;
+        let text = text_of(&response);
+        assert_eq!(response.status_code, 413, "{text}");
+        assert_eq!(response.headers["content-type"], "application/json");
+        let answer: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(answer["code"], "body_too_large", "{text}");
+        let message = answer["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("limit of {limit} bytes")),
+            "{message}"
+        );
+    }
+
+    let log = String::from_utf8(log.lock().unwrap().clone()).unwrap();
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("WARN") && line.contains("body_too_large"))
+        .collect();
+    assert_eq!(warnings.len(), 2, "{log}");
+    assert!(
+        !log.contains("body-marker"),
+        "the body is never logged: {log}"
+    );
+    let depth = ports.queue("transform").unwrap().depth().await.unwrap();
+    assert_eq!(depth.visible, 0, "nothing is published");
+}

@@ -20,6 +20,19 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// The log filter when `RUST_LOG` is not set. `hub dev` is a server: its info lines are
+    /// its activity. Every other command answers once on stdout (`--json` for scripts, read
+    /// with `2>&1 | jq`), so the services' info lines ("sync started") would only get in the
+    /// way: warnings and errors still show.
+    pub fn default_log_filter(&self) -> &'static str {
+        match self.command {
+            Command::Dev(_) => "info",
+            _ => "warn",
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run every function in one process: HTTP server on 127.0.0.1, a worker per queue and the

@@ -679,14 +679,21 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-/// `GET host/path`, never the query (it may hold a key).
+/// `GET scheme://host:port/path`, never the query (it may hold a key).
 fn describe(method: &Method, url: &Url) -> String {
     format!("{method} {}", redact(url))
 }
 
+/// The URL without what may be secret: the user name and password, the query and the
+/// fragment. The port stays (`Url::port` is `None` for the scheme's default): APIs on other
+/// ports, a local one above all, are told apart by it.
 fn redact(url: &Url) -> String {
+    let port = url
+        .port()
+        .map(|port| format!(":{port}"))
+        .unwrap_or_default();
     format!(
-        "{}://{}{}",
+        "{}://{}{port}{}",
         url.scheme(),
         url.host_str().unwrap_or_default(),
         url.path()
@@ -1064,6 +1071,34 @@ impl<'a> Auth<'a> {
         match self {
             Self::Query { name, .. } => Some(name),
             Self::None | Self::Header(..) => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redacted_url_keeps_its_port_and_drops_what_may_be_secret() {
+        let cases = [
+            (
+                "https://ada:pw@api.example.com:8443/v1/contacts?api_key=k#top",
+                "https://api.example.com:8443/v1/contacts",
+            ),
+            (
+                "http://127.0.0.1:56351/v1/contacts",
+                "http://127.0.0.1:56351/v1/contacts",
+            ),
+            // The scheme's default port is not written out.
+            (
+                "https://api.example.com:443/v1",
+                "https://api.example.com/v1",
+            ),
+            ("http://[::1]:8080/x?token=t", "http://[::1]:8080/x"),
+        ];
+        for (url, redacted) in cases {
+            assert_eq!(redact(&Url::parse(url).unwrap()), redacted, "{url}");
         }
     }
 }

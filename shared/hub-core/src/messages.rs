@@ -26,6 +26,12 @@ pub const ENVELOPE_VERSION: u32 = 1;
 /// with its task's current conversion schema, not the version it names (`"true"`).
 pub const REMAP_ATTRIBUTE: &str = "hubRemap";
 
+/// The error code of a queue message whose body is not what its queue carries: not JSON, the
+/// wrong shape, an unsupported `v`, an event of another type. Every consumer fails such a
+/// message with this one code, so one DLQ filter (`--error-code invalid_message_body`) finds
+/// them in any queue; the error's sentence says what was expected and why the body is not it.
+pub const INVALID_MESSAGE_BODY: &str = "invalid_message_body";
+
 /// The `"v": 1` member. Only ever holds 1; the reader checks `v` before the rest, see
 /// [`decode`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

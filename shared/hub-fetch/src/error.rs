@@ -72,7 +72,7 @@ impl FetchError {
     /// Stable snake_case code for logs, metrics and the DLQ tooling.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidJob(_) => "invalid_message_body",
+            Self::InvalidJob(_) => hub_core::messages::INVALID_MESSAGE_BODY,
             Self::InProgress { .. } => "page_in_progress",
             Self::GaveUp { .. } => "retries_exhausted",
             Self::Send { .. } => "send_failed",

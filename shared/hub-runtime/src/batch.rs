@@ -54,6 +54,12 @@ impl HandlerError {
             retryable: false,
         }
     }
+
+    /// A body that does not parse as what the queue carries
+    /// ([`hub_core::messages::INVALID_MESSAGE_BODY`]): permanent, it will never parse.
+    pub fn invalid_message_body(message: impl Into<String>) -> Self {
+        Self::permanent(hub_core::messages::INVALID_MESSAGE_BODY, message)
+    }
 }
 
 #[async_trait]
@@ -91,10 +97,7 @@ where
 {
     async fn handle(&self, message: &QueueMessage) -> Result<(), HandlerError> {
         let body: T = serde_json::from_str(&message.body).map_err(|e| {
-            HandlerError::permanent(
-                "invalid_message_body",
-                format!("the body does not parse: {e}"),
-            )
+            HandlerError::invalid_message_body(format!("the body does not parse: {e}"))
         })?;
         (self.handle)(body, message.clone()).await
     }

@@ -1,5 +1,8 @@
 //! Tracing set-up: JSON lines on Lambda (CloudWatch parses them), compact text locally.
 
+use std::ffi::OsString;
+use std::io::IsTerminal;
+
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,10 +27,21 @@ impl LogFormat {
 /// Installs the global subscriber once; later calls are no-ops (tests call it freely).
 /// The filter comes from `RUST_LOG`, defaulting to `info`.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    init_with_default_filter(format, "info");
+}
+
+/// [`init`] with another filter for when `RUST_LOG` is not set (`warn` for one-shot commands,
+/// whose output is their answer).
+pub fn init_with_default_filter(format: LogFormat, default_filter: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        .with_ansi(colour_wanted(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR"),
+        ));
     let _already_set = match format {
         LogFormat::Json => builder
             .json()
@@ -37,4 +51,24 @@ pub fn init(format: LogFormat) {
             .try_init(),
         LogFormat::Text => builder.compact().try_init(),
     };
+}
+
+/// Colour codes only for a person at a terminal: in a file, a pipe or CloudWatch they are
+/// noise that breaks `grep` and `jq`. `NO_COLOR` (any non-empty value, see no-color.org)
+/// turns them off on a terminal too.
+fn colour_wanted(stderr_is_terminal: bool, no_color: Option<OsString>) -> bool {
+    stderr_is_terminal && no_color.is_none_or(|value| value.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(colour_wanted(true, None));
+        assert!(colour_wanted(true, Some(OsString::new())));
+        assert!(!colour_wanted(true, Some(OsString::from("1"))));
+        assert!(!colour_wanted(false, None));
+    }
 }

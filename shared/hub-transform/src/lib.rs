@@ -316,8 +316,9 @@ fn sync_error(error: hub_sync::Error) -> HandlerError {
 impl MessageHandler for TransformHandler {
     async fn handle(&self, message: &QueueMessage) -> Result<(), HandlerError> {
         let batches = if is_bus_envelope(&message.body) {
-            let envelope: BusEnvelope = serde_json::from_str(&message.body)
-                .map_err(|e| HandlerError::permanent("invalid_message_body", e.to_string()))?;
+            let envelope: BusEnvelope = serde_json::from_str(&message.body).map_err(|e| {
+                HandlerError::invalid_message_body(format!("not an event bus envelope: {e}"))
+            })?;
             let expansion = hub_webhooks::expand_delivery(&self.ports, &envelope)
                 .await
                 .map_err(|e| HandlerError {
@@ -330,8 +331,11 @@ impl MessageHandler for TransformHandler {
             }
             expansion.batches
         } else {
-            let mut batch = RecordBatch::from_json(&message.body)
-                .map_err(|e| HandlerError::permanent(e.code(), e.to_string()))?;
+            // Whatever the reason (syntax, shape, version), the code is the one every queue
+            // uses for a body that does not parse; the sentence keeps the reason.
+            let mut batch = RecordBatch::from_json(&message.body).map_err(|e| {
+                HandlerError::invalid_message_body(format!("not a RecordBatch: {e}"))
+            })?;
             if message
                 .attributes
                 .get(REMAP_ATTRIBUTE)

@@ -46,7 +46,7 @@ fn request_of(
     let body = match event.body {
         Some(body) if event.is_base64_encoded => base64::engine::general_purpose::STANDARD
             .decode(body.as_bytes())
-            .map_err(|_| bad_request("the body is not valid base64"))?,
+            .map_err(|_| WebhookResponse::malformed_request("the body is not valid base64"))?,
         Some(body) => body.into_bytes(),
         None => Vec::new(),
     };
@@ -86,16 +86,6 @@ fn request_of(
         request = request.with_source_ip(ip);
     }
     Ok((route_id, request))
-}
-
-fn bad_request(message: &str) -> WebhookResponse {
-    WebhookResponse {
-        status: 400,
-        headers: vec![("content-type", "application/json".to_owned())],
-        body: serde_json::json!({"code": "malformed_request", "message": message})
-            .to_string()
-            .into_bytes(),
-    }
 }
 
 fn response_of(response: WebhookResponse) -> ApiGatewayV2httpResponse {

@@ -60,8 +60,10 @@ pub enum WebhookError {
     #[error("unusable webhook route configuration: {reason}")]
     UnknownSchemeConfig { reason: String },
 
-    #[error("body of {size} bytes is over this route's limit of {limit} bytes")]
-    BodyTooLarge { size: usize, limit: u64 },
+    /// Over the route's `maxBodyBytes`, or over [`crate::MAX_BODY_BYTES_LIMIT`], which no
+    /// route exceeds. `size` is `None` when the adapter stopped reading at the limit.
+    #[error("the body{} is over the limit of {limit} bytes", size_text(.size))]
+    BodyTooLarge { size: Option<u64>, limit: u64 },
 
     #[error("the source address is not in this route's allow-list")]
     SourceIpNotAllowed,
@@ -72,6 +74,11 @@ pub enum WebhookError {
     /// A subscription handshake with the wrong mode or verify token (Meta answers 403).
     #[error("subscription handshake refused: {reason}")]
     HandshakeRejected { reason: &'static str },
+}
+
+fn size_text(size: &Option<u64>) -> String {
+    size.map(|size| format!(" of {size} bytes"))
+        .unwrap_or_default()
 }
 
 impl WebhookError {

@@ -105,7 +105,8 @@ pub enum ExpandError {
 impl ExpandError {
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Decode(_) => "malformed_event",
+            // The transform queue's message is not the event it should carry.
+            Self::Decode(_) => hub_core::messages::INVALID_MESSAGE_BODY,
             Self::Store(_) => "state_store_unavailable",
             Self::Payload {
                 source: PayloadError::Store(_),

@@ -22,7 +22,11 @@
 //!   [`RouteConfig`], dedup window, rate limit) under unguessable [`RouteId`]s;
 //! - [`Receiver`]: the whole of `POST|GET /webhooks/{routeId}` behind any HTTP front end
 //!   (route lookup, allow-list, rate limit, verification, dedup ledger, claim check for large
-//!   payloads, publishing `webhook.received`), answering a [`WebhookResponse`];
+//!   payloads, publishing `webhook.received`), answering a [`WebhookResponse`]. No body over
+//!   [`MAX_BODY_BYTES_LIMIT`] (6 MiB, the Lambda payload limit) is accepted: an adapter reads
+//!   no further and answers [`Receiver::refuse_oversize_body`], the same `413 body_too_large`
+//!   and warning as a body over the route's own `maxBodyBytes`. On AWS a body that does not
+//!   fit the Lambda payload never reaches the function: API Gateway answers it;
 //! - [`expand_delivery`]: what the transformer calls for a `webhook.received` event on the
 //!   transform queue: one `RecordBatch` per realtime task, or the delivery kept for inspection
 //!   ([`list_unrouted`]) when no realtime task takes it;

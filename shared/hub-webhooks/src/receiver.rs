@@ -36,6 +36,7 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::commit::{self, CommitSettings, Committed, Job};
+use crate::config::MAX_BODY_BYTES_LIMIT;
 use crate::error::WebhookError;
 use crate::payload::INLINE_PAYLOAD_LIMIT;
 use crate::ratelimit::{Admission, InProcessRateLimiter, RateLimiter, StateTableRateLimiter};
@@ -119,6 +120,16 @@ impl WebhookResponse {
             headers: vec![("content-type", "application/json".to_owned())],
             body: body.to_string().into_bytes(),
         }
+    }
+
+    /// A request the adapter could not turn into a [`WebhookRequest`] (a body that is not
+    /// valid base64, a connection that broke while the body was read): `400
+    /// malformed_request`, in the receiver's error shape.
+    pub fn malformed_request(message: &str) -> Self {
+        Self::json(
+            400,
+            &json!({"code": "malformed_request", "message": message}),
+        )
     }
 
     fn error(error: &ReceiveError) -> Self {
@@ -214,6 +225,63 @@ impl ReceiveError {
     }
 }
 
+/// The path is the caller's: only a well-formed id reaches the log.
+fn loggable(route_id: &str) -> &str {
+    if RouteId::is_well_formed(route_id) {
+        route_id
+    } else {
+        "(malformed)"
+    }
+}
+
+/// The answer to a refused request, and its log line: never the body, nor a secret.
+fn refused(
+    route_id: &str,
+    method: &str,
+    body_bytes: Option<u64>,
+    elapsed_ms: Option<f64>,
+    error: &ReceiveError,
+) -> WebhookResponse {
+    let code = error.code();
+    let status = error.status();
+    if status >= 500 {
+        tracing::error!(
+            route_id,
+            method,
+            code,
+            status,
+            elapsed_ms,
+            "webhook receiver failed: {error}"
+        );
+    } else if matches!(
+        error,
+        ReceiveError::Rejected(WebhookError::BodyTooLarge { .. })
+    ) {
+        // Unlike a bad signature, nothing the provider retries will get through: deliveries
+        // are lost until the route's `maxBodyBytes` is raised or the provider sends less.
+        tracing::warn!(
+            route_id,
+            method,
+            code,
+            status,
+            body_bytes,
+            elapsed_ms,
+            "webhook refused: {error}"
+        );
+    } else {
+        tracing::info!(
+            route_id,
+            method,
+            code,
+            status,
+            body_bytes,
+            elapsed_ms,
+            "webhook refused: {error}"
+        );
+    }
+    WebhookResponse::error(error)
+}
+
 /// What an accepted request led to.
 enum Received {
     Handshake(Handshake),
@@ -298,12 +366,7 @@ impl Receiver {
         let method = request.method().to_owned();
         let body_bytes = request.body().len();
         let outcome = self.receive(route_id, request).await;
-        // The path is the caller's: only a well-formed id reaches the log.
-        let route_id = if RouteId::is_well_formed(route_id) {
-            route_id
-        } else {
-            "(malformed)"
-        };
+        let route_id = loggable(route_id);
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         match outcome {
             Ok(Received::Handshake(handshake)) => {
@@ -331,17 +394,31 @@ impl Receiver {
                     &json!({"status": "duplicate", "deliveryId": delivery_id}),
                 )
             }
-            Err(error) => {
-                let code = error.code();
-                let status = error.status();
-                if status >= 500 {
-                    tracing::error!(route_id, %method, code, status, elapsed_ms, "webhook receiver failed: {error}");
-                } else {
-                    tracing::info!(route_id, %method, code, status, body_bytes, elapsed_ms, "webhook refused: {error}");
-                }
-                WebhookResponse::error(&error)
-            }
+            Err(error) => refused(
+                route_id,
+                &method,
+                u64::try_from(body_bytes).ok(),
+                Some(elapsed_ms),
+                &error,
+            ),
         }
+    }
+
+    /// Answers a request whose body the adapter did not read in full because it is over
+    /// [`MAX_BODY_BYTES_LIMIT`], which no route exceeds: announced so by `content-length`
+    /// (`size`) or found while reading (`None`). The answer and the log line are those of
+    /// [`Receiver::handle`] for a body over the limit: `413 body_too_large`.
+    pub fn refuse_oversize_body(
+        &self,
+        route_id: &str,
+        method: &str,
+        size: Option<u64>,
+    ) -> WebhookResponse {
+        let error = ReceiveError::Rejected(WebhookError::BodyTooLarge {
+            size,
+            limit: MAX_BODY_BYTES_LIMIT,
+        });
+        refused(loggable(route_id), method, size, None, &error)
     }
 
     async fn receive(
@@ -349,6 +426,16 @@ impl Receiver {
         route_id: &str,
         request: WebhookRequest,
     ) -> Result<Received, ReceiveError> {
+        // No route takes more; refused before any store is read, as an adapter that stops
+        // reading at this limit refuses it (`refuse_oversize_body`).
+        let size = u64::try_from(request.body().len()).unwrap_or(u64::MAX);
+        if size > MAX_BODY_BYTES_LIMIT {
+            return Err(WebhookError::BodyTooLarge {
+                size: Some(size),
+                limit: MAX_BODY_BYTES_LIMIT,
+            }
+            .into());
+        }
         if !RouteId::is_well_formed(route_id) {
             return Err(ReceiveError::UnknownRoute);
         }

@@ -154,7 +154,7 @@ impl Verifier {
         let limit = self.route.max_body_bytes();
         if u64::try_from(request.body().len()).unwrap_or(u64::MAX) > limit {
             return Err(WebhookError::BodyTooLarge {
-                size: request.body().len(),
+                size: u64::try_from(request.body().len()).ok(),
                 limit,
             });
         }

@@ -40,7 +40,7 @@ impl MessageHandler for WriteHandler {
     async fn handle(&self, message: &QueueMessage) -> Result<(), HandlerError> {
         // Envelope errors name the JSON path and the expected shape, never the values.
         let batch = WriteBatch::from_json(&message.body).map_err(|error| {
-            HandlerError::permanent("invalid_message_body", format!("not a WriteBatch: {error}"))
+            HandlerError::invalid_message_body(format!("not a WriteBatch: {error}"))
         })?;
         let span = tracing::info_span!(
             "write_batch",

@@ -394,6 +394,52 @@ async fn timeouts_and_refused_connections_are_transient() {
     );
 }
 
+/// The API's port is part of where it is (`http://127.0.0.1:56351`, not `http://127.0.0.1`);
+/// the query, which may carry the api key, never is.
+#[tokio::test]
+async fn errors_name_the_url_with_its_port_and_without_its_query() {
+    const KEY: &str = "key-in-the-query-123";
+    let fetcher = sandbox();
+    let query_key = json!({"type": "apiKey", "in": "query", "name": "api_key"});
+    let fetch_with_key = |definition: hub_connectors::ConnectorDefinition, stream: &'static str| {
+        let fetcher = &fetcher;
+        async move {
+            Pager {
+                fetcher,
+                definition: &definition,
+                stream,
+                settings: Default::default(),
+                credentials: Some(api_key(KEY)),
+                window: Default::default(),
+            }
+            .page(None)
+            .await
+            .unwrap_err()
+        }
+    };
+
+    let addr = flaky_server().await;
+    let answered = fetch_with_key(flaky_definition(addr, query_key.clone()), "s400").await;
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let refused = fetch_with_key(flaky_definition(closed, query_key), "s400").await;
+
+    for (error, addr) in [(answered, addr), (refused, closed)] {
+        let text = format!("{error}");
+        assert!(
+            text.contains(&format!("GET http://127.0.0.1:{}/s400", addr.port())),
+            "{text}"
+        );
+        let everything = format!("{error} {error:?}");
+        assert!(
+            !everything.contains(KEY) && !everything.contains("api_key="),
+            "{everything}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn credentials_are_injected_and_mismatches_are_auth_failures() {
     let addr = flaky_server().await;

@@ -265,7 +265,7 @@ async fn an_event_of_another_type_is_refused() {
     let mut wrong = envelope(&h.transform_messages().await[0]);
     wrong.detail_type = "sync.completed".into();
     let error = expand_delivery(&h.ports, &wrong).await.unwrap_err();
-    assert_eq!(error.code(), "malformed_event");
+    assert_eq!(error.code(), "invalid_message_body");
     assert!(!error.is_retryable());
 }
 
