@@ -50,6 +50,19 @@ impl BackendOptions {
         }
     }
 
+    /// Whether `hub dev` starts on data it has never seen: the embedded backend's data
+    /// directory does not exist yet or is empty. Never on AWS: its tables and queues may hold
+    /// another deployment's data, and nothing local tells a first start from a later one.
+    pub fn is_new_data_dir(&self) -> bool {
+        match self.resolved_kind() {
+            BackendKind::Aws => false,
+            BackendKind::Embedded | BackendKind::Auto => match std::fs::read_dir(&self.data_dir) {
+                Ok(mut entries) => entries.next().is_none(),
+                Err(error) => error.kind() == std::io::ErrorKind::NotFound,
+            },
+        }
+    }
+
     pub fn resolved_kind(&self) -> BackendKind {
         match self.backend {
             BackendKind::Auto if self.aws_endpoint.is_some() => BackendKind::Aws,
