@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use hub_core::ports::Topology;
 
-use crate::backend::{BackendOptions, open_backend};
+use crate::backend::{Access, BackendOptions, open_backend, open_backend_for};
 use crate::host::{Host, HostOptions};
 
 #[derive(Debug, Parser)]
@@ -137,7 +137,7 @@ impl CliError {
     /// Stable code for scripts, printed with the message.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Backend(_) => "backend_unavailable",
+            Self::Backend(error) => error.code(),
             Self::Host(crate::host::HostError::Bind { .. }) => "port_unavailable",
             Self::Host(_) => "host_failed",
             Self::Config(error) => error.code(),
@@ -160,12 +160,12 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(crate::ops::tasks(&sync, &args.ops, args.command).await?)
         }
         Command::Executions(args) => {
-            let sync = sync_service(&args.ops.backend).await?;
+            let sync = sync_service_for(&args.ops.backend, args.command.access()).await?;
             Ok(crate::ops::executions(&sync, &args.ops, args.command).await?)
         }
         Command::Dlq(args) => {
             let topology = Topology::new(args.backend.prefix.clone());
-            let ports = open_backend(&args.backend, &topology).await?;
+            let ports = open_backend_for(&args.backend, &topology, args.command.access()).await?;
             Ok(crate::dlq_cmd::run(ports, args.command, args.json).await?)
         }
     }
@@ -307,9 +307,16 @@ async fn apply(args: ApplyArgs) -> Result<(), CliError> {
 }
 
 async fn sync_service(backend: &BackendOptions) -> Result<hub_sync::SyncService, CliError> {
+    sync_service_for(backend, Access::ReadWrite).await
+}
+
+async fn sync_service_for(
+    backend: &BackendOptions,
+    access: Access,
+) -> Result<hub_sync::SyncService, CliError> {
     let topology = Topology::new(backend.prefix.clone());
     Ok(hub_sync::SyncService::new(
-        open_backend(backend, &topology).await?,
+        open_backend_for(backend, &topology, access).await?,
     ))
 }
 
@@ -317,7 +324,7 @@ async fn get(args: GetArgs) -> Result<(), CliError> {
     let kind = hub_config::DocumentKind::from_cli_name(&args.kind)
         .ok_or_else(|| CliError::UnknownKind(args.kind.clone()))?;
     let topology = Topology::new(args.backend.prefix.clone());
-    let ports = open_backend(&args.backend, &topology).await?;
+    let ports = open_backend_for(&args.backend, &topology, Access::ReadOnly).await?;
     let output = match &args.id {
         Some(id) => hub_config::get(&ports, kind, &args.tenant, id).await?,
         None => serde_json::Value::Array(hub_config::list(&ports, kind, &args.tenant).await?),

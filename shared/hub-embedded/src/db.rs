@@ -16,7 +16,7 @@ use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
 use tokio::sync::{Notify, oneshot};
 
 use crate::EmbeddedError;
@@ -69,6 +69,9 @@ fn describe(error: &rusqlite::Error) -> String {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
             "the local database is locked by another process; retry".to_owned()
         }
+        Some(ErrorCode::ReadOnly) => {
+            "the data directory is read-only: this call writes, and only reading works".to_owned()
+        }
         _ => format!("local database error: {error}"),
     }
 }
@@ -94,6 +97,38 @@ impl Db {
         migrate(&tx).map_err(database)?;
         tx.execute_batch(schema).map_err(database)?;
         tx.commit().map_err(database)?;
+        Self::serve_connection(path, conn)
+    }
+
+    /// Opens an existing database for reading only: nothing is created, migrated or written,
+    /// and every write fails with SQLite's read-only error.
+    ///
+    /// SQLite reads a WAL database read-only through its `-wal` and `-shm` files, and must
+    /// create them when they are missing, which a directory it cannot write refuses. They are
+    /// missing when no process has the database open (the last one to close removes them), and
+    /// then everything is in the main file: it is opened `immutable`, without them.
+    pub(crate) fn open_read_only(path: &Path) -> Result<Arc<Self>, EmbeddedError> {
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let opened = if Path::new(&wal).exists() {
+            Connection::open_with_flags(path, flags)
+        } else {
+            Connection::open_with_flags(
+                format!("{}?immutable=1", file_uri(path)),
+                flags | OpenFlags::SQLITE_OPEN_URI,
+            )
+        };
+        let conn = opened
+            .and_then(|conn| conn.busy_timeout(BUSY_TIMEOUT).map(|()| conn))
+            .map_err(|source| EmbeddedError::Database {
+                path: path.to_owned(),
+                source,
+            })?;
+        Self::serve_connection(path, conn)
+    }
+
+    fn serve_connection(path: &Path, conn: Connection) -> Result<Arc<Self>, EmbeddedError> {
         let conn = Arc::new(Mutex::new(conn));
         let (jobs, queue) = std_mpsc::channel();
         let serving = Arc::clone(&conn);
@@ -309,6 +344,19 @@ fn open_connection(path: &Path) -> Result<Connection, rusqlite::Error> {
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
     Ok(conn)
+}
+
+/// `file:` and the path, with what a URI cannot hold percent-encoded.
+fn file_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for byte in path.as_os_str().as_encoded_bytes() {
+        if byte.is_ascii_alphanumeric() || b"/-._~".contains(byte) {
+            uri.push(char::from(*byte));
+        } else {
+            uri.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    uri
 }
 
 /// Creates the file readable and writable by its owner only, before SQLite opens it; SQLite
