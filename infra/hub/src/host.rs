@@ -12,6 +12,8 @@ use hub_runtime::{FailureNotes, HandlerError, MessageHandler, QueueMessage, proc
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::storage::{RunsInFlight, StorageFaultReporter};
+
 /// A function driven by a queue, as an SQS event source mapping drives a Lambda function.
 #[derive(Clone)]
 pub struct QueueFunction {
@@ -172,8 +174,13 @@ impl Host {
 
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
+        let runs = RunsInFlight::default();
+        let reporter =
+            StorageFaultReporter::new(hub_sync::SyncService::new(self.ports.clone()), runs.clone());
+        tasks.spawn(reporter.run(shutdown.clone()));
         for (function, queue) in workers {
             let worker = Worker {
+                runs: runs.clone(),
                 // What the DLQ tooling shows as the reason a message of this queue is dead.
                 notes: FailureNotes::for_queue(&self.ports, function.queue.clone()),
                 function,
@@ -248,6 +255,8 @@ impl RunningHost {
 }
 
 struct Worker {
+    /// Where the runs of the messages it receives are noted, for the storage fault reporter.
+    runs: RunsInFlight,
     function: QueueFunction,
     queue: Arc<dyn Queue>,
     notes: FailureNotes,
@@ -307,6 +316,9 @@ impl Worker {
     /// flight until their visibility timeout, then come back with a higher receive count and
     /// eventually reach the DLQ: exactly what the SQS event source does.
     async fn handle_batch(&self, received: Vec<ReceivedMessage>) {
+        for message in &received {
+            self.runs.saw(&message.body);
+        }
         let receipts: BTreeMap<String, String> = received
             .iter()
             .map(|m| (m.message_id.clone(), m.receipt_handle.clone()))

@@ -104,12 +104,19 @@ impl EmbeddedBackend {
         check_topology(topology)?;
         let dir = prepare_dir(dir)?;
         let db_path = dir.join(DATABASE_FILE);
+        let watch = db::StorageWatch::new(Arc::clone(&clock));
         let db = db::Db::open(
             &db_path,
             migrate,
             &[state::SCHEMA, queue::SCHEMA, bus::SCHEMA].concat(),
+            Arc::clone(&watch),
         )?;
-        let secrets_db = db::Db::open(&dir.join(SECRETS_FILE), |_| Ok(()), secrets::SCHEMA)?;
+        let secrets_db = db::Db::open(
+            &dir.join(SECRETS_FILE),
+            |_| Ok(()),
+            secrets::SCHEMA,
+            Arc::clone(&watch),
+        )?;
         let now_secs = clock.now().timestamp() as f64;
         let database = |source| EmbeddedError::Database {
             path: db_path.clone(),
@@ -146,7 +153,7 @@ impl EmbeddedBackend {
             tx.commit().map_err(database)
         })?;
 
-        Ok(ports(db, secrets_db, topology, clock, false))
+        Ok(ports(db, secrets_db, watch, topology, clock, false))
     }
 
     /// Opens an existing data directory without writing to it: nothing is created, migrated,
@@ -167,9 +174,10 @@ impl EmbeddedBackend {
             path: dir.to_owned(),
             source,
         })?;
-        let db = db::Db::open_read_only(&dir.join(DATABASE_FILE))?;
-        let secrets_db = db::Db::open_read_only(&dir.join(SECRETS_FILE))?;
-        Ok(ports(db, secrets_db, topology, clock, true))
+        let watch = db::StorageWatch::new(Arc::clone(&clock));
+        let db = db::Db::open_read_only(&dir.join(DATABASE_FILE), Arc::clone(&watch))?;
+        let secrets_db = db::Db::open_read_only(&dir.join(SECRETS_FILE), Arc::clone(&watch))?;
+        Ok(ports(db, secrets_db, watch, topology, clock, true))
     }
 
     /// For commands that only read: [`EmbeddedBackend::open`], or, when the directory
@@ -190,6 +198,7 @@ impl EmbeddedBackend {
 fn ports(
     db: Arc<db::Db>,
     secrets_db: Arc<db::Db>,
+    watch: Arc<db::StorageWatch>,
     topology: &Topology,
     clock: Arc<dyn Clock>,
     read_only: bool,
@@ -237,6 +246,7 @@ fn ports(
             Arc::clone(&clock),
             Arc::clone(&ids),
         )),
+        storage: watch,
         clock,
         ids,
     }
