@@ -5,8 +5,8 @@
 #                              (16 codegen units: minutes, not ten; opt-level 3 all the same)
 #   make_work NAME             sets $work (under HUB_BENCH_DATA_PARENT, default the temp dir)
 #                              and $data, and points every `hub` command at $data
-#   start_hub_dev [ENV=V ...]  starts `hub dev --port 0` (RUST_LOG default info; extra
-#                              environment as given), sets $hub_pid and $address
+#   start_hub_dev [ENV=V ...]  starts an idle `hub dev --port 0 --no-demo` (RUST_LOG default
+#                              info; extra environment as given), sets $hub_pid and $address
 
 hub_binary() {
   if [ -n "${HUB_BENCH_BIN:-}" ]; then
@@ -33,7 +33,7 @@ make_work() {
 }
 
 start_hub_dev() {
-  env RUST_LOG="${RUST_LOG:-info}" "$@" "$hub" dev --port 0 --tick 3600 > "$work/hub.out" 2> "$work/hub.log" &
+  env RUST_LOG="${RUST_LOG:-info}" "$@" "$hub" dev --port 0 --tick 3600 --no-demo > "$work/hub.out" 2> "$work/hub.log" &
   hub_pid=$!
   address=""
   for _ in $(seq 100); do

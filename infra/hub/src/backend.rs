@@ -50,6 +50,19 @@ impl BackendOptions {
         }
     }
 
+    /// Whether `hub dev` starts on data it has never seen: the embedded backend's data
+    /// directory does not exist yet or is empty. Never on AWS: its tables and queues may hold
+    /// another deployment's data, and nothing local tells a first start from a later one.
+    pub fn is_new_data_dir(&self) -> bool {
+        match self.resolved_kind() {
+            BackendKind::Aws => false,
+            BackendKind::Embedded | BackendKind::Auto => match std::fs::read_dir(&self.data_dir) {
+                Ok(mut entries) => entries.next().is_none(),
+                Err(error) => error.kind() == std::io::ErrorKind::NotFound,
+            },
+        }
+    }
+
     pub fn resolved_kind(&self) -> BackendKind {
         match self.backend {
             BackendKind::Auto if self.aws_endpoint.is_some() => BackendKind::Aws,
@@ -61,6 +74,15 @@ impl BackendOptions {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
+    #[error(
+        "the data directory {dir} is read-only and this command writes to it (commands that \
+         only read, such as `hub executions list`, `hub get` and `hub dlq list`, work on it): \
+         {source}"
+    )]
+    ReadOnly {
+        dir: PathBuf,
+        source: hub_embedded::EmbeddedError,
+    },
     #[error("cannot open the embedded backend in {dir}: {source}")]
     Embedded {
         dir: PathBuf,
@@ -72,11 +94,38 @@ pub enum BackendError {
     Aws(#[from] hub_aws::AwsError),
 }
 
+impl BackendError {
+    /// Stable code for scripts.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::ReadOnly { .. } => "data_dir_read_only",
+            Self::Embedded { .. } | Self::Startup(_) | Self::Aws(_) => "backend_unavailable",
+        }
+    }
+}
+
+/// Whether a command writes to the backend or only reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    ReadWrite,
+    /// A data directory this process cannot write is opened read-only instead of refused.
+    ReadOnly,
+}
+
 /// Opens the backend, creating what is missing: the embedded store's files, or (AWS) the
 /// tables, queues, DLQs, bus and rules of the topology.
 pub async fn open_backend(
     options: &BackendOptions,
     topology: &Topology,
+) -> Result<Ports, BackendError> {
+    open_backend_for(options, topology, Access::ReadWrite).await
+}
+
+/// [`open_backend`] for a command that reads or writes as `access` says.
+pub async fn open_backend_for(
+    options: &BackendOptions,
+    topology: &Topology,
+    access: Access,
 ) -> Result<Ports, BackendError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match options.resolved_kind() {
@@ -93,8 +142,21 @@ pub async fn open_backend(
             let dir = options.data_dir.clone();
             let topology = topology.clone();
             tokio::task::spawn_blocking(move || {
-                hub_embedded::EmbeddedBackend::open(&dir, &topology, clock)
-                    .map_err(|source| BackendError::Embedded { dir, source })
+                let opened = match access {
+                    Access::ReadWrite => {
+                        hub_embedded::EmbeddedBackend::open(&dir, &topology, clock)
+                    }
+                    Access::ReadOnly => {
+                        hub_embedded::EmbeddedBackend::open_for_reading(&dir, &topology, clock)
+                    }
+                };
+                opened.map_err(|source| {
+                    if source.is_read_only() {
+                        BackendError::ReadOnly { dir, source }
+                    } else {
+                        BackendError::Embedded { dir, source }
+                    }
+                })
             })
             .await
             .map_err(|e| BackendError::Startup(e.to_string()))?

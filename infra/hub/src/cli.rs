@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use hub_core::ports::Topology;
 
-use crate::backend::{BackendOptions, open_backend};
+use crate::backend::{Access, BackendOptions, open_backend, open_backend_for};
 use crate::host::{Host, HostOptions};
 
 #[derive(Debug, Parser)]
@@ -106,9 +106,13 @@ pub struct DevArgs {
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub tick: u64,
     /// Apply the demo tenant `demo` (infra/demo): the sample connector, a contact schema and a
-    /// task pulling contacts every minute; its first run starts at once.
-    #[arg(long)]
+    /// task pulling contacts every minute; its first run starts at once. Done without asking
+    /// on a new (missing or empty) embedded data directory; this applies it to any data.
+    #[arg(long, conflicts_with = "no_demo")]
     pub demo: bool,
+    /// Start idle on a new data directory instead of applying the demo.
+    #[arg(long)]
+    pub no_demo: bool,
     /// Seconds a received message stays hidden before it is delivered again (default: its
     /// queue's, 180, as on AWS). The messages a killed host had in flight come back after this
     /// long; the functions' leases are shortened to match. Keep it above the time a batch takes.
@@ -146,7 +150,7 @@ impl CliError {
     /// Stable code for scripts, printed with the message.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Backend(_) => "backend_unavailable",
+            Self::Backend(error) => error.code(),
             Self::Host(crate::host::HostError::Bind { .. }) => "port_unavailable",
             Self::Host(_) => "host_failed",
             Self::Config(error) => error.code(),
@@ -169,18 +173,41 @@ pub async fn run(cli: Cli) -> Result<(), CliError> {
             Ok(crate::ops::tasks(&sync, &args.ops, args.command).await?)
         }
         Command::Executions(args) => {
-            let sync = sync_service(&args.ops.backend).await?;
+            let sync = sync_service_for(&args.ops.backend, args.command.access()).await?;
             Ok(crate::ops::executions(&sync, &args.ops, args.command).await?)
         }
         Command::Dlq(args) => {
             let topology = Topology::new(args.backend.prefix.clone());
-            let ports = open_backend(&args.backend, &topology).await?;
+            let ports = open_backend_for(&args.backend, &topology, args.command.access()).await?;
             Ok(crate::dlq_cmd::run(ports, args.command, args.json).await?)
         }
     }
 }
 
+/// Why `hub dev` applies the demo, if it does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DemoReason {
+    /// `--demo`.
+    Asked,
+    /// A first start on a new data directory shows the hub at work, unless `--no-demo`.
+    NewDataDir,
+}
+
+impl DevArgs {
+    /// Call before opening the backend, which creates the data directory.
+    fn demo_reason(&self) -> Option<DemoReason> {
+        if self.demo {
+            Some(DemoReason::Asked)
+        } else if !self.no_demo && self.backend.is_new_data_dir() {
+            Some(DemoReason::NewDataDir)
+        } else {
+            None
+        }
+    }
+}
+
 async fn dev(args: DevArgs) -> Result<(), CliError> {
+    let demo = args.demo_reason();
     let topology = Topology::new(args.backend.prefix.clone());
     let ports = open_backend(&args.backend, &topology).await?;
     let options = HostOptions {
@@ -215,21 +242,37 @@ async fn dev(args: DevArgs) -> Result<(), CliError> {
         sample.api().api_key(),
         args.sample.sample_records
     );
-    if args.demo {
-        let demo = crate::sample::apply_demo(&ports, &sample).await?;
+    if let Some(reason) = demo {
         // Informational: a reader that stopped after the first line must not stop the host.
+        if reason == DemoReason::NewDataDir {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(
+                out,
+                "demo: {} is a new data directory, so the demo tenant `{}` is applied and its \
+                 first run starts now (start with --no-demo for an idle host)",
+                args.backend.data_dir.display(),
+                crate::sample::DEMO_TENANT
+            );
+            let _ = out.flush();
+        }
+        let report = crate::sample::apply_demo(&ports, &sample).await?;
         let mut out = std::io::stdout().lock();
-        for line in &demo.applied {
+        for line in &report.applied {
             let _ = writeln!(out, "demo: {line}");
         }
-        if let Some(execution) = &demo.started {
+        if let Some(execution) = &report.started {
             let _ = writeln!(out, "demo: started execution {execution}");
         }
+        let tenant = crate::sample::DEMO_TENANT;
         let _ = writeln!(
             out,
-            "demo: follow it with `hub executions list --tenant {0}` and `hub executions show \
-             <id> --follow --tenant {0}`",
-            crate::sample::DEMO_TENANT
+            "demo: watch the runs with `hub executions list --tenant {tenant}`"
+        );
+        // The last line the demo prints (tests wait for it).
+        let _ = writeln!(
+            out,
+            "demo: follow it with `hub executions show {} --follow --tenant {tenant}`",
+            report.started.as_deref().unwrap_or("<id>")
         );
         let _ = out.flush();
     }
@@ -280,9 +323,16 @@ async fn apply(args: ApplyArgs) -> Result<(), CliError> {
 }
 
 async fn sync_service(backend: &BackendOptions) -> Result<hub_sync::SyncService, CliError> {
+    sync_service_for(backend, Access::ReadWrite).await
+}
+
+async fn sync_service_for(
+    backend: &BackendOptions,
+    access: Access,
+) -> Result<hub_sync::SyncService, CliError> {
     let topology = Topology::new(backend.prefix.clone());
     Ok(hub_sync::SyncService::new(
-        open_backend(backend, &topology).await?,
+        open_backend_for(backend, &topology, access).await?,
     ))
 }
 
@@ -290,7 +340,7 @@ async fn get(args: GetArgs) -> Result<(), CliError> {
     let kind = hub_config::DocumentKind::from_cli_name(&args.kind)
         .ok_or_else(|| CliError::UnknownKind(args.kind.clone()))?;
     let topology = Topology::new(args.backend.prefix.clone());
-    let ports = open_backend(&args.backend, &topology).await?;
+    let ports = open_backend_for(&args.backend, &topology, Access::ReadOnly).await?;
     let output = match &args.id {
         Some(id) => hub_config::get(&ports, kind, &args.tenant, id).await?,
         None => serde_json::Value::Array(hub_config::list(&ports, kind, &args.tenant).await?),

@@ -88,6 +88,20 @@ pub enum DlqCommand {
     },
 }
 
+impl DlqCommand {
+    /// Listing, showing and dry runs only read (listing receives, which a read-only data
+    /// directory emulates without writing), so they work on a read-only data directory.
+    pub fn access(&self) -> crate::backend::Access {
+        match self {
+            Self::List { .. } | Self::Show { .. } => crate::backend::Access::ReadOnly,
+            Self::Replay { dry_run, .. } | Self::Purge { dry_run, .. } if *dry_run => {
+                crate::backend::Access::ReadOnly
+            }
+            Self::Replay { .. } | Self::Purge { .. } => crate::backend::Access::ReadWrite,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct FilterArgs {
     /// Only this message (repeat for several).

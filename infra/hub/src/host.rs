@@ -14,6 +14,8 @@ use hub_runtime::{
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::storage::{RunsInFlight, StorageFaultReporter};
+
 /// A function driven by a queue, as an SQS event source mapping drives a Lambda function.
 #[derive(Clone)]
 pub struct QueueFunction {
@@ -183,6 +185,10 @@ impl Host {
 
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
+        let runs = RunsInFlight::default();
+        let reporter =
+            StorageFaultReporter::new(hub_sync::SyncService::new(self.ports.clone()), runs.clone());
+        tasks.spawn(reporter.run(shutdown.clone()));
         for (function, queue) in workers {
             // What the DLQ tooling shows as the reason a message of this queue is dead.
             let mut notes = FailureNotes::for_queue(&self.ports, function.queue.clone());
@@ -191,6 +197,7 @@ impl Host {
             }
             let worker = Worker {
                 notes,
+                runs: runs.clone(),
                 function,
                 queue,
                 options: self.options.clone(),
@@ -263,6 +270,8 @@ impl RunningHost {
 }
 
 struct Worker {
+    /// Where the runs of the messages it receives are noted, for the storage fault reporter.
+    runs: RunsInFlight,
     function: QueueFunction,
     queue: Arc<dyn Queue>,
     notes: FailureNotes,
@@ -322,6 +331,9 @@ impl Worker {
     /// flight until their visibility timeout, then come back with a higher receive count and
     /// eventually reach the DLQ: exactly what the SQS event source does.
     async fn handle_batch(&self, received: Vec<ReceivedMessage>) {
+        for message in &received {
+            self.runs.saw(&message.body);
+        }
         let receipts: BTreeMap<String, String> = received
             .iter()
             .map(|m| (m.message_id.clone(), m.receipt_handle.clone()))

@@ -19,7 +19,20 @@ struct Health {
     status: &'static str,
     backend: &'static str,
     version: &'static str,
+    /// Why the status is `degraded`; absent when it is `ok`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    reasons: Vec<Reason>,
     queues: Vec<QueueHealth>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Reason {
+    /// Stable snake_case code (`disk_full`, `queue_unavailable`).
+    code: &'static str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    since: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 #[derive(Serialize)]
@@ -32,8 +45,17 @@ struct QueueHealth {
     error: Option<String>,
 }
 
-/// Backend, version and the depth of every queue; 503 when a queue cannot be read.
+/// Backend, version and the depth of every queue; `degraded` with its reasons, and 503, when
+/// a queue cannot be read or the backend's storage refuses writes (a full disk).
 async fn health(State(ports): State<Ports>) -> impl IntoResponse {
+    let mut reasons = Vec::new();
+    if let Some(fault) = ports.storage.fault() {
+        reasons.push(Reason {
+            code: fault.code,
+            message: fault.message,
+            since: Some(fault.since),
+        });
+    }
     let mut queues = Vec::with_capacity(ports.queues.len());
     for (name, queue) in &ports.queues {
         let (depth, error) = match queue.depth().await {
@@ -46,11 +68,19 @@ async fn health(State(ports): State<Ports>) -> impl IntoResponse {
             error,
         });
     }
-    let healthy = queues.iter().all(|q| q.error.is_none());
+    reasons.extend(queues.iter().filter_map(|q| {
+        q.error.as_ref().map(|error| Reason {
+            code: "queue_unavailable",
+            message: format!("queue `{}` cannot be read: {error}", q.name),
+            since: None,
+        })
+    }));
+    let healthy = reasons.is_empty();
     let body = Health {
         status: if healthy { "ok" } else { "degraded" },
         backend: ports.backend,
         version: env!("CARGO_PKG_VERSION"),
+        reasons,
         queues,
     };
     let status = if healthy {

@@ -12,6 +12,7 @@ mod http;
 mod ops;
 pub mod sample;
 mod schema_cmd;
+pub mod storage;
 pub mod webhooks;
 
 pub use backend::{BackendError, BackendOptions, open_backend};

@@ -47,6 +47,18 @@ pub enum ExecutionCommand {
     Retry { id: String },
 }
 
+impl ExecutionCommand {
+    /// Listing, showing and following only read, so they work on a read-only data directory.
+    pub fn access(&self) -> crate::backend::Access {
+        match self {
+            Self::List { .. } | Self::Show { .. } | Self::Logs { .. } => {
+                crate::backend::Access::ReadOnly
+            }
+            Self::Cancel { .. } | Self::Retry { .. } => crate::backend::Access::ReadWrite,
+        }
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct OpsArgs {
     /// The tenant the tasks and executions belong to (required).

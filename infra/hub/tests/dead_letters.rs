@@ -86,6 +86,8 @@ fn start_hub(data_dir: &str) -> (Hub, String, String) {
             "1",
             "--visibility-timeout",
             "2",
+            // This test's own tenant, not the demo a new data directory gets.
+            "--no-demo",
         ])
         .args(["--sample-records", &RECORDS.to_string()])
         .args(["--backend", "embedded", "--data-dir", data_dir])

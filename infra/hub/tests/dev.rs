@@ -18,10 +18,11 @@ fn wait_for_exit(
     None
 }
 
-/// Starts `hub dev` on a free port with `args`; returns the process and its address.
+/// Starts an idle `hub dev` (no demo) on a free port with `args`; returns the process and its
+/// address.
 fn start_hub(args: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_hub"))
-        .args(["dev", "--port", "0", "--tick", "1"])
+        .args(["dev", "--port", "0", "--tick", "1", "--no-demo"])
         .args(args)
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("HUB_BACKEND")

@@ -144,6 +144,7 @@ pub async fn connect(
             .rebuilding_envelopes(config.endpoint_url().is_some()),
         ),
         secrets: Arc::new(SecretsManagerStore::new(clients.secrets.clone())),
+        storage: Arc::new(hub_core::ports::NoStorageFaults),
         ids: Arc::new(UlidGenerator::new(SharedClock(clock.clone()))),
         clock,
     })

@@ -10,13 +10,16 @@
 //! write in a savepoint (group commit). A busy process thus pays one commit, and on a disk one
 //! fsync, per group instead of per call, and calls never contend for the connection.
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc as std_mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use rusqlite::{Connection, ErrorCode};
+use chrono::{DateTime, Utc};
+use hub_core::ports::{Clock, DISK_FULL, StorageFault, StorageHealth};
+use rusqlite::{Connection, ErrorCode, OpenFlags};
 use tokio::sync::{Notify, oneshot};
 
 use crate::EmbeddedError;
@@ -31,6 +34,72 @@ pub(crate) struct Db {
     /// To the database thread, which ends when the `Db` is dropped. `None` once dropping.
     jobs: Option<std_mpsc::Sender<Job>>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// After a write failed for a full disk, the fault is reported until a write commits with no
+/// such failure for this long: while small writes still fit in free pages and bigger ones do
+/// not, the health does not flap.
+const DISK_FULL_SETTLES_AFTER: Duration = Duration::from_secs(30);
+
+/// Whether the data directory's disk refuses writes: one per backend, shared by its databases,
+/// and what its `Ports::storage` reports.
+pub(crate) struct StorageWatch {
+    clock: Arc<dyn Clock>,
+    disk_full: Mutex<Option<DiskFull>>,
+}
+
+struct DiskFull {
+    since: DateTime<Utc>,
+    last_failure: DateTime<Utc>,
+    dir: PathBuf,
+}
+
+impl StorageWatch {
+    pub(crate) fn new(clock: Arc<dyn Clock>) -> Arc<Self> {
+        Arc::new(Self {
+            clock,
+            disk_full: Mutex::new(None),
+        })
+    }
+
+    fn failed_for_full_disk(&self, database: &Path) {
+        let now = self.clock.now();
+        let mut disk_full = self.disk_full.lock().unwrap_or_else(|e| e.into_inner());
+        let since = disk_full.as_ref().map_or(now, |episode| episode.since);
+        *disk_full = Some(DiskFull {
+            since,
+            last_failure: now,
+            dir: database.parent().unwrap_or(database).to_owned(),
+        });
+    }
+
+    fn committed_a_write(&self) {
+        let now = self.clock.now();
+        let mut disk_full = self.disk_full.lock().unwrap_or_else(|e| e.into_inner());
+        let settled = disk_full.as_ref().is_some_and(|episode| {
+            now.signed_duration_since(episode.last_failure)
+                .to_std()
+                .is_ok_and(|quiet| quiet >= DISK_FULL_SETTLES_AFTER)
+        });
+        if settled {
+            *disk_full = None;
+        }
+    }
+}
+
+impl StorageHealth for StorageWatch {
+    fn fault(&self) -> Option<StorageFault> {
+        let disk_full = self.disk_full.lock().unwrap_or_else(|e| e.into_inner());
+        disk_full.as_ref().map(|episode| StorageFault {
+            code: DISK_FULL,
+            message: format!(
+                "the disk holding the data directory {} is full: writes fail until space is \
+                 freed, then resume by themselves",
+                episode.dir.display()
+            ),
+            since: episode.since,
+        })
+    }
 }
 
 /// Most calls one transaction takes in: bounds how long the first of them waits for the rest.
@@ -64,10 +133,29 @@ pub(crate) trait PortError: Send + 'static {
     }
 }
 
+thread_local! {
+    /// Set by [`describe`] when a call on this thread failed for a full disk: every SQLite
+    /// error of a group (its calls' and its own) is described on the database thread, so
+    /// [`run_group`] learns from this flag that the group hit a full disk, whichever port's
+    /// error type carried the failure back.
+    static DISK_FULL_SEEN: Cell<bool> = const { Cell::new(false) };
+}
+
+const DISK_FULL_SENTENCE: &str =
+    "the disk holding the local database is full; writes fail until space is freed";
+
 fn describe(error: &rusqlite::Error) -> String {
     match error.sqlite_error_code() {
+        // SQLite answers SQLITE_FULL when a write gets ENOSPC.
+        Some(ErrorCode::DiskFull) => {
+            DISK_FULL_SEEN.with(|seen| seen.set(true));
+            DISK_FULL_SENTENCE.to_owned()
+        }
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
             "the local database is locked by another process; retry".to_owned()
+        }
+        Some(ErrorCode::ReadOnly) => {
+            "the data directory is read-only: this call writes, and only reading works".to_owned()
         }
         _ => format!("local database error: {error}"),
     }
@@ -81,6 +169,7 @@ impl Db {
         path: &Path,
         migrate: fn(&Connection) -> rusqlite::Result<()>,
         schema: &str,
+        watch: Arc<StorageWatch>,
     ) -> Result<Arc<Self>, EmbeddedError> {
         create_private_file(path)?;
         let database = |source| EmbeddedError::Database {
@@ -94,12 +183,52 @@ impl Db {
         migrate(&tx).map_err(database)?;
         tx.execute_batch(schema).map_err(database)?;
         tx.commit().map_err(database)?;
+        Self::serve_connection(path, conn, watch)
+    }
+
+    /// Opens an existing database for reading only: nothing is created, migrated or written,
+    /// and every write fails with SQLite's read-only error.
+    ///
+    /// SQLite reads a WAL database read-only through its `-wal` and `-shm` files, and must
+    /// create them when they are missing, which a directory it cannot write refuses. They are
+    /// missing when no process has the database open (the last one to close removes them), and
+    /// then everything is in the main file: it is opened `immutable`, without them.
+    pub(crate) fn open_read_only(
+        path: &Path,
+        watch: Arc<StorageWatch>,
+    ) -> Result<Arc<Self>, EmbeddedError> {
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let opened = if Path::new(&wal).exists() {
+            Connection::open_with_flags(path, flags)
+        } else {
+            Connection::open_with_flags(
+                format!("{}?immutable=1", file_uri(path)),
+                flags | OpenFlags::SQLITE_OPEN_URI,
+            )
+        };
+        let conn = opened
+            .and_then(|conn| conn.busy_timeout(BUSY_TIMEOUT).map(|()| conn))
+            .map_err(|source| EmbeddedError::Database {
+                path: path.to_owned(),
+                source,
+            })?;
+        Self::serve_connection(path, conn, watch)
+    }
+
+    fn serve_connection(
+        path: &Path,
+        conn: Connection,
+        watch: Arc<StorageWatch>,
+    ) -> Result<Arc<Self>, EmbeddedError> {
         let conn = Arc::new(Mutex::new(conn));
         let (jobs, queue) = std_mpsc::channel();
         let serving = Arc::clone(&conn);
+        let database = path.to_owned();
         let thread = std::thread::Builder::new()
             .name("hub-sqlite".into())
-            .spawn(move || serve(&serving, &queue))
+            .spawn(move || serve(&serving, &queue, &watch, &database))
             .map_err(|source| EmbeddedError::Io {
                 path: path.to_owned(),
                 source,
@@ -204,7 +333,12 @@ impl Drop for Db {
 
 /// The database thread: takes every call waiting and runs them as one group, until the `Db`
 /// is dropped.
-fn serve(conn: &Mutex<Connection>, queue: &std_mpsc::Receiver<Job>) {
+fn serve(
+    conn: &Mutex<Connection>,
+    queue: &std_mpsc::Receiver<Job>,
+    watch: &StorageWatch,
+    database: &Path,
+) {
     while let Ok(first) = queue.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -214,14 +348,17 @@ fn serve(conn: &Mutex<Connection>, queue: &std_mpsc::Receiver<Job>) {
             }
         }
         let conn = conn.lock().unwrap_or_else(|e| e.into_inner());
-        run_group(&conn, group);
+        run_group(&conn, group, watch, database);
     }
 }
 
 /// One transaction (`BEGIN IMMEDIATE` when any call writes, so two processes never both
 /// read-then-upgrade; a read-only group takes no write lock), each write in its own savepoint.
 /// Every answer waits for the commit; if it fails, every call of the group fails with it.
-fn run_group(conn: &Connection, group: Vec<Job>) {
+/// The storage health is updated before the answers go out, so a caller that saw its write
+/// fail for a full disk finds the fault reported.
+fn run_group(conn: &Connection, group: Vec<Job>, watch: &StorageWatch, database: &Path) {
+    DISK_FULL_SEEN.with(|seen| seen.set(false));
     let writes = group.iter().any(|job| job.writes);
     let begin = if writes { "BEGIN IMMEDIATE" } else { "BEGIN" };
     let mut broken = conn
@@ -256,7 +393,13 @@ fn run_group(conn: &Connection, group: Vec<Job>) {
                 "ROLLBACK TO call; RELEASE call"
             };
             if let Err(error) = conn.execute_batch(end) {
-                broken = Some(describe(&error));
+                // A full disk makes SQLite roll the whole transaction back, savepoint and all:
+                // the group failed for that reason, not for the savepoint that is gone.
+                broken = Some(if DISK_FULL_SEEN.with(Cell::get) {
+                    DISK_FULL_SENTENCE.to_owned()
+                } else {
+                    describe(&error)
+                });
             }
         }
     }
@@ -269,6 +412,11 @@ fn run_group(conn: &Connection, group: Vec<Job>) {
     if !conn.is_autocommit() {
         // The commit failed, or never ran: nothing of the group may stay.
         let _ = conn.execute_batch("ROLLBACK");
+    }
+    if DISK_FULL_SEEN.with(Cell::get) {
+        watch.failed_for_full_disk(database);
+    } else if writes && outcome.is_ok() {
+        watch.committed_a_write();
     }
     for answer in answers {
         answer(outcome.clone());
@@ -309,6 +457,19 @@ fn open_connection(path: &Path) -> Result<Connection, rusqlite::Error> {
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
     Ok(conn)
+}
+
+/// `file:` and the path, with what a URI cannot hold percent-encoded.
+fn file_uri(path: &Path) -> String {
+    let mut uri = String::from("file:");
+    for byte in path.as_os_str().as_encoded_bytes() {
+        if byte.is_ascii_alphanumeric() || b"/-._~".contains(byte) {
+            uri.push(char::from(*byte));
+        } else {
+            uri.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    uri
 }
 
 /// Creates the file readable and writable by its owner only, before SQLite opens it; SQLite
@@ -372,6 +533,12 @@ mod tests {
             .map_err(Failed::from_sqlite)
     }
 
+    /// A database with one table `t`, its health on the system clock.
+    fn open_t(path: &Path) -> Arc<Db> {
+        let watch = StorageWatch::new(Arc::new(hub_core::ports::SystemClock));
+        Db::open(path, |_| Ok(()), "CREATE TABLE t (x INTEGER);", watch).unwrap()
+    }
+
     fn values(db: &Db) -> Vec<i64> {
         db.call_blocking(|conn| {
             let mut stmt = conn.prepare("SELECT x FROM t ORDER BY x")?;
@@ -385,12 +552,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn each_call_of_a_group_commits_or_fails_alone() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(
-            &dir.path().join("db"),
-            |_| Ok(()),
-            "CREATE TABLE t (x INTEGER);",
-        )
-        .unwrap();
+        let db = open_t(&dir.path().join("db"));
         // Holds the database thread so that the calls below queue up and run as one group.
         let (started, holding) = std::sync::mpsc::channel();
         let hold = {
@@ -465,7 +627,7 @@ mod tests {
     async fn a_group_that_cannot_start_fails_every_call() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
-        let db = Db::open(&path, |_| Ok(()), "CREATE TABLE t (x INTEGER);").unwrap();
+        let db = open_t(&path);
         db.call_blocking(|conn| conn.busy_timeout(Duration::from_millis(10)))
             .unwrap();
         let other = open_connection(&path).unwrap();
@@ -493,11 +655,72 @@ mod tests {
     async fn dropping_the_handle_closes_the_database() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("db");
-        let db = Db::open(&path, |_| Ok(()), "CREATE TABLE t (x INTEGER);").unwrap();
+        let db = open_t(&path);
         db.write(|conn| insert(conn, 1)).await.unwrap();
         let wal = dir.path().join("db-wal");
         assert!(wal.exists());
         drop(db);
         assert!(!wal.exists(), "the connection was still open");
+    }
+
+    /// A write that fails for a full disk makes the backend report `disk_full` (SQLite's page
+    /// quota fails a write with SQLITE_FULL, as ENOSPC does); once writes commit again for
+    /// a while, the report ends.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_disk_is_reported_until_writes_commit_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(hub_core::ports::ManualClock::new(
+            "2025-01-01T00:00:00Z".parse().unwrap(),
+        ));
+        let watch = StorageWatch::new(clock.clone());
+        let db = Db::open(
+            &dir.path().join("db"),
+            |_| Ok(()),
+            "CREATE TABLE t (x INTEGER);",
+            Arc::clone(&watch),
+        )
+        .unwrap();
+        let quota = |pages: Option<i64>| {
+            db.call_blocking(|conn| {
+                let pages = match pages {
+                    Some(pages) => pages,
+                    None => conn.query_row("PRAGMA page_count", [], |row| row.get(0))?,
+                };
+                conn.pragma_update_and_check(None, "max_page_count", pages, |row| {
+                    row.get::<_, i64>(0)
+                })
+            })
+            .unwrap()
+        };
+        let big_insert = || {
+            db.write(|conn| {
+                conn.execute(
+                    "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 20000)
+                     INSERT INTO t (x) SELECT x FROM n",
+                    [],
+                )
+                .map(drop)
+                .map_err(Failed::from_sqlite)
+            })
+        };
+        db.write(|conn| insert(conn, 1)).await.unwrap();
+        assert_eq!(watch.fault(), None);
+
+        quota(None);
+        let refused = big_insert().await.unwrap_err();
+        assert!(refused.0.contains("disk"), "{refused:?}");
+        let began = clock.now();
+        let fault = watch.fault().expect("the full disk is reported");
+        assert_eq!((fault.code, fault.since), (DISK_FULL, began));
+        assert!(fault.message.contains("is full"), "{fault:?}");
+
+        // Room again: writes commit, and the report ends once none has failed for a while.
+        quota(Some(1_000_000));
+        clock.advance(Duration::from_secs(5));
+        big_insert().await.unwrap();
+        assert_eq!(watch.fault().map(|fault| fault.since), Some(began));
+        clock.advance(DISK_FULL_SETTLES_AFTER);
+        db.write(|conn| insert(conn, 2)).await.unwrap();
+        assert_eq!(watch.fault(), None);
     }
 }

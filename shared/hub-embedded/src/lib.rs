@@ -68,6 +68,25 @@ pub enum EmbeddedError {
     Topology(String),
 }
 
+impl EmbeddedError {
+    /// Whether the data directory (or a file in it) cannot be written: permissions, a
+    /// read-only mount. Reading it may still work ([`EmbeddedBackend::open_for_reading`]).
+    pub fn is_read_only(&self) -> bool {
+        match self {
+            Self::Io { source, .. } => matches!(
+                source.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+            ),
+            // CANTOPEN: the directory refuses SQLite's `-wal` and `-shm` files.
+            Self::Database { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen)
+            ),
+            Self::Topology(_) => false,
+        }
+    }
+}
+
 /// Opens the embedded backend on a data directory.
 pub struct EmbeddedBackend;
 
@@ -85,12 +104,19 @@ impl EmbeddedBackend {
         check_topology(topology)?;
         let dir = prepare_dir(dir)?;
         let db_path = dir.join(DATABASE_FILE);
+        let watch = db::StorageWatch::new(Arc::clone(&clock));
         let db = db::Db::open(
             &db_path,
             migrate,
             &[state::SCHEMA, queue::SCHEMA, bus::SCHEMA].concat(),
+            Arc::clone(&watch),
         )?;
-        let secrets_db = db::Db::open(&dir.join(SECRETS_FILE), |_| Ok(()), secrets::SCHEMA)?;
+        let secrets_db = db::Db::open(
+            &dir.join(SECRETS_FILE),
+            |_| Ok(()),
+            secrets::SCHEMA,
+            Arc::clone(&watch),
+        )?;
         let now_secs = clock.now().timestamp() as f64;
         let database = |source| EmbeddedError::Database {
             path: db_path.clone(),
@@ -127,51 +153,102 @@ impl EmbeddedBackend {
             tx.commit().map_err(database)
         })?;
 
-        let ids: Arc<dyn hub_core::ports::IdGenerator> =
-            Arc::new(UlidGenerator::new(SharedClock(Arc::clone(&clock))));
-        let topology = Arc::new(topology.clone());
-        let queues = topology
-            .queues
-            .iter()
-            .map(|spec| {
-                let queue: Arc<dyn hub_core::ports::Queue> = Arc::new(queue::SqliteQueue::new(
-                    Arc::clone(&db),
-                    spec.logical_name.clone(),
-                    topology.queue_name(&spec.logical_name),
-                    Arc::clone(&clock),
-                    Arc::clone(&ids),
-                ));
-                (spec.logical_name.clone(), queue)
-            })
-            .collect::<BTreeMap<_, _>>();
-        Ok(Ports {
-            backend: BACKEND_NAME,
-            state: Arc::new(state::SqliteStateStore::new(
+        Ok(ports(db, secrets_db, watch, topology, clock, false))
+    }
+
+    /// Opens an existing data directory without writing to it: nothing is created, migrated,
+    /// declared or purged, and every call that writes fails (`the data directory is
+    /// read-only`). Queues hand out messages without recording it: a receive hides what it
+    /// returned from this handle only, until its visibility timeout or a `change_visibility`,
+    /// so a listing that receives and releases (the DLQ tooling) reads the queue as usual.
+    /// For inspecting a directory this process may not write.
+    ///
+    /// Blocking, as [`EmbeddedBackend::open`].
+    pub fn open_read_only(
+        dir: &Path,
+        topology: &Topology,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Ports, EmbeddedError> {
+        check_topology(topology)?;
+        let dir = std::fs::canonicalize(dir).map_err(|source| EmbeddedError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let watch = db::StorageWatch::new(Arc::clone(&clock));
+        let db = db::Db::open_read_only(&dir.join(DATABASE_FILE), Arc::clone(&watch))?;
+        let secrets_db = db::Db::open_read_only(&dir.join(SECRETS_FILE), Arc::clone(&watch))?;
+        Ok(ports(db, secrets_db, watch, topology, clock, true))
+    }
+
+    /// For commands that only read: [`EmbeddedBackend::open`], or, when the directory
+    /// cannot be written, [`EmbeddedBackend::open_read_only`].
+    pub fn open_for_reading(
+        dir: &Path,
+        topology: &Topology,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Ports, EmbeddedError> {
+        match Self::open(dir, topology, Arc::clone(&clock)) {
+            Err(error) if error.is_read_only() => Self::open_read_only(dir, topology, clock),
+            opened => opened,
+        }
+    }
+}
+
+/// Every port on the opened databases.
+fn ports(
+    db: Arc<db::Db>,
+    secrets_db: Arc<db::Db>,
+    watch: Arc<db::StorageWatch>,
+    topology: &Topology,
+    clock: Arc<dyn Clock>,
+    read_only: bool,
+) -> Ports {
+    let ids: Arc<dyn hub_core::ports::IdGenerator> =
+        Arc::new(UlidGenerator::new(SharedClock(Arc::clone(&clock))));
+    let topology = Arc::new(topology.clone());
+    let queues = topology
+        .queues
+        .iter()
+        .map(|spec| {
+            let queue: Arc<dyn hub_core::ports::Queue> = Arc::new(queue::SqliteQueue::new(
                 Arc::clone(&db),
-                topology.state_table(),
-                Arc::clone(&clock),
-            )),
-            records: Arc::new(state::SqliteStateStore::new(
-                Arc::clone(&db),
-                topology.records_table(),
-                Arc::clone(&clock),
-            )),
-            queues,
-            bus: Arc::new(bus::SqliteEventBus::new(
-                Arc::clone(&db),
-                topology.bus_name(),
-                Arc::clone(&topology),
+                spec.logical_name.clone(),
+                topology.queue_name(&spec.logical_name),
                 Arc::clone(&clock),
                 Arc::clone(&ids),
-            )),
-            secrets: Arc::new(secrets::SqliteSecretStore::new(
-                secrets_db,
-                Arc::clone(&clock),
-                Arc::clone(&ids),
-            )),
-            clock,
-            ids,
+                read_only,
+            ));
+            (spec.logical_name.clone(), queue)
         })
+        .collect::<BTreeMap<_, _>>();
+    Ports {
+        backend: BACKEND_NAME,
+        state: Arc::new(state::SqliteStateStore::new(
+            Arc::clone(&db),
+            topology.state_table(),
+            Arc::clone(&clock),
+        )),
+        records: Arc::new(state::SqliteStateStore::new(
+            Arc::clone(&db),
+            topology.records_table(),
+            Arc::clone(&clock),
+        )),
+        queues,
+        bus: Arc::new(bus::SqliteEventBus::new(
+            Arc::clone(&db),
+            topology.bus_name(),
+            Arc::clone(&topology),
+            Arc::clone(&clock),
+            Arc::clone(&ids),
+        )),
+        secrets: Arc::new(secrets::SqliteSecretStore::new(
+            secrets_db,
+            Arc::clone(&clock),
+            Arc::clone(&ids),
+        )),
+        storage: watch,
+        clock,
+        ids,
     }
 }
 

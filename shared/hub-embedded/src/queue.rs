@@ -5,8 +5,8 @@
 //! dead-letter queue and changing visibility are each one `BEGIN IMMEDIATE` transaction, so two
 //! processes never receive the same message in the same visibility window.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -150,6 +150,9 @@ pub(crate) struct SqliteQueue {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGenerator>,
     waker: Arc<Notify>,
+    /// On a read-only data directory: the messages this handle handed out, by id, with their
+    /// receipt and the time (ms) they become visible to it again. `None` when it can write.
+    read_only_holds: Option<Mutex<HashMap<String, (String, i64)>>>,
 }
 
 struct QueueConfig {
@@ -165,6 +168,7 @@ impl SqliteQueue {
         physical_name: String,
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
+        read_only: bool,
     ) -> Self {
         let waker = queue_waker(db.path(), &physical_name);
         Self {
@@ -174,6 +178,7 @@ impl SqliteQueue {
             clock,
             ids,
             waker,
+            read_only_holds: read_only.then(Default::default),
         }
     }
 
@@ -187,6 +192,11 @@ impl SqliteQueue {
         max_messages: usize,
         visibility: Option<Duration>,
     ) -> Result<Vec<ReceivedMessage>, QueueError> {
+        if let Some(holds) = &self.read_only_holds {
+            return self
+                .receive_read_only(holds, max_messages, visibility)
+                .await;
+        }
         let queue = Arc::clone(&self.physical_name);
         let ids = Arc::clone(&self.ids);
         let now = self.now_ms();
@@ -207,6 +217,53 @@ impl SqliteQueue {
         }
         Ok(received)
     }
+}
+
+impl SqliteQueue {
+    /// A receive that writes nothing (see [`crate::EmbeddedBackend::open_read_only`]): the
+    /// visible messages this handle does not hold, as a receive would deliver them (receive
+    /// count one up), held by this handle for the visibility timeout. Nothing is redriven.
+    async fn receive_read_only(
+        &self,
+        holds: &Mutex<HashMap<String, (String, i64)>>,
+        max_messages: usize,
+        visibility: Option<Duration>,
+    ) -> Result<Vec<ReceivedMessage>, QueueError> {
+        let now = self.now_ms();
+        let held: HashSet<String> = lock(holds)
+            .iter()
+            .filter(|(_, (_, visible_at))| *visible_at > now)
+            .map(|(id, _)| id.clone())
+            .collect();
+        let queue = Arc::clone(&self.physical_name);
+        let (config, candidates) = self
+            .db
+            .read(move |conn| {
+                let config = load_config(conn, &queue)?;
+                // The held messages are still visible in the table: look past them.
+                let limit = max_messages.saturating_add(held.len());
+                let candidates = next_visible(conn, &queue, now, (i64::MIN, i64::MIN), limit)?
+                    .into_iter()
+                    .filter(|m| !held.contains(&m.id) && m.sent_at_ms > now - config.retention_ms)
+                    .take(max_messages)
+                    .collect::<Vec<_>>();
+                Ok((config, candidates))
+            })
+            .await?;
+        let visible_at = now.saturating_add(visibility.map(millis).unwrap_or(config.visibility_ms));
+        let mut received = Vec::with_capacity(candidates.len());
+        for candidate in candidates {
+            let receipt_handle = format!("{}.{}", candidate.id, self.ids.new_id());
+            let receive_count = candidate.receive_count.saturating_add(1);
+            lock(holds).insert(candidate.id.clone(), (receipt_handle.clone(), visible_at));
+            received.push(received_message(candidate, receipt_handle, receive_count)?);
+        }
+        Ok(received)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn load_config(conn: &Connection, queue: &str) -> Result<QueueConfig, QueueError> {
@@ -385,6 +442,14 @@ fn deliver(
         ])
     })
     .map_err(QueueError::from_sqlite)?;
+    received_message(message, receipt_handle, receive_count)
+}
+
+fn received_message(
+    message: Candidate,
+    receipt_handle: String,
+    receive_count: i64,
+) -> Result<ReceivedMessage, QueueError> {
     let attributes = serde_json::from_str(&message.attributes)
         .map_err(|e| QueueError::Unavailable(format!("stored message attributes: {e}")))?;
     Ok(ReceivedMessage {
@@ -571,6 +636,15 @@ impl Queue for SqliteQueue {
         let id = message_id_of(receipt_handle)?.to_owned();
         let handle = receipt_handle.to_owned();
         let (queue, now) = (Arc::clone(&self.physical_name), self.now_ms());
+        if let Some(holds) = &self.read_only_holds {
+            return match lock(holds).get_mut(&id) {
+                Some((latest, visible_at)) if *latest == handle && *visible_at > now => {
+                    *visible_at = now.saturating_add(millis(timeout));
+                    Ok(())
+                }
+                _ => Err(QueueError::InvalidReceipt),
+            };
+        }
         self.db
             .write(move |tx| {
                 let current: Option<(Option<String>, i64)> = tx

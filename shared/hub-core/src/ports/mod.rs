@@ -7,6 +7,7 @@
 
 mod bus;
 mod clock;
+mod health;
 mod queue;
 mod secrets;
 mod state;
@@ -20,6 +21,7 @@ pub use bus::{
     RuleSpec,
 };
 pub use clock::{Clock, IdGenerator, ManualClock, SystemClock, UlidGenerator};
+pub use health::{DISK_FULL, NoStorageFaults, StorageFault, StorageHealth};
 pub use queue::{
     MAX_BATCH_ENTRIES, MAX_DELAY, MAX_MESSAGE_BYTES, MAX_VISIBILITY, MAX_WAIT, OutgoingMessage,
     Queue, QueueDepth, QueueError, QueueSpec, ReceiveOptions, ReceivedMessage, SendOutcome,
@@ -54,6 +56,8 @@ pub struct Ports {
     pub queues: BTreeMap<String, Arc<dyn Queue>>,
     pub bus: Arc<dyn EventBus>,
     pub secrets: Arc<dyn SecretStore>,
+    /// What holds up every write (the embedded store's disk is full), for `/health`.
+    pub storage: Arc<dyn StorageHealth>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
 }
