@@ -7,31 +7,26 @@
 //! like after an upgrade. That is the one fault injected; everything else goes through the
 //! `hub` commands.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::Arc;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use hub_core::keys;
 use hub_core::model::{ConversionSchema, load_value};
-use hub_core::ports::{Ports, SystemClock, Topology};
+use hub_core::ports::Ports;
 use hub_core::repo::doc_item;
 use serde_json::{Value, json};
+
+mod support;
+use support::{HubDev, open_embedded};
 
 const TENANT: &str = "acme";
 const RECORDS: usize = 1000;
 
 struct Hub {
-    child: Child,
+    /// Kept for its drop: the host stops when the test ends.
+    _dev: HubDev,
     data_dir: String,
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Hub {
@@ -77,46 +72,29 @@ impl Hub {
 /// `hub dev` with a short visibility timeout, so a failing batch uses its five deliveries in
 /// seconds; returns the host and the sample API's base URL and key (from the first line).
 fn start_hub(data_dir: &str) -> (Hub, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hub"))
-        .args([
-            "dev",
-            "--port",
-            "0",
+    let records = RECORDS.to_string();
+    let dev = HubDev::start(
+        &[
             "--tick",
             "1",
             "--visibility-timeout",
             "2",
             // This test's own tenant, not the demo a new data directory gets.
             "--no-demo",
-        ])
-        .args(["--sample-records", &RECORDS.to_string()])
-        .args(["--backend", "embedded", "--data-dir", data_dir])
-        .env_remove("AWS_ENDPOINT_URL")
-        .env_remove("HUB_BACKEND")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start hub dev");
-    let mut first_line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first_line)
-        .unwrap();
+            "--sample-records",
+            &records,
+            "--backend",
+            "embedded",
+            "--data-dir",
+            data_dir,
+        ],
+        Stdio::null(),
+    );
+    let (base_url, api_key) = (dev.sample_url(), dev.sample_api_key());
     let hub = Hub {
-        child,
+        _dev: dev,
         data_dir: data_dir.to_owned(),
     };
-    let base_url = first_line
-        .split("sample CRM API on ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no sample API in {first_line:?}"))
-        .to_owned();
-    let api_key = first_line
-        .split("API key `")
-        .nth(1)
-        .and_then(|rest| rest.split('`').next())
-        .unwrap_or_else(|| panic!("no API key in {first_line:?}"))
-        .to_owned();
     (hub, base_url, api_key)
 }
 
@@ -193,20 +171,6 @@ fn write_file(dir: &Path, name: &str, value: &Value) -> String {
     path.to_str().unwrap().to_owned()
 }
 
-async fn open(dir: &str) -> Ports {
-    let dir = dir.to_owned();
-    tokio::task::spawn_blocking(move || {
-        hub_embedded::EmbeddedBackend::open(
-            Path::new(&dir),
-            &Topology::default(),
-            Arc::new(SystemClock),
-        )
-    })
-    .await
-    .unwrap()
-    .unwrap()
-}
-
 /// Stores version 2 of the schema as the head without compiling it (the injected fault): its
 /// regex does not compile.
 async fn store_uncompilable_version(ports: &Ports) {
@@ -242,7 +206,7 @@ async fn a_run_whose_batches_all_die_fails_and_a_remapped_replay_writes_each_rec
     let (hub, base_url, api_key) = start_hub(&data_dir);
     let applied = write_file(files.path(), "tenant.json", &documents(&base_url, &api_key));
     hub.ok(&["apply", "-f", &applied]);
-    let ports = open(&data_dir).await;
+    let ports = open_embedded(Path::new(&data_dir)).await;
     store_uncompilable_version(&ports).await;
     drop(ports);
 
@@ -350,7 +314,7 @@ async fn a_run_whose_batches_all_die_fails_and_a_remapped_replay_writes_each_rec
 
     // Every record once, written by version 3 and never again.
     std::thread::sleep(Duration::from_secs(3));
-    let ports = open(&data_dir).await;
+    let ports = open_embedded(Path::new(&data_dir)).await;
     let records = hub_writer::list_records(ports.records.as_ref(), TENANT, "c_contact")
         .await
         .unwrap();

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use hub_core::ports::{
-    MAX_RECEIVE_COUNT, OutgoingMessage, Ports, ReceiveOptions, SystemClock, Topology,
-};
+use hub_core::ports::{MAX_RECEIVE_COUNT, OutgoingMessage, Ports, ReceiveOptions};
 use hub_runtime::{FailureNotes, HandlerError, MessageHandler, QueueMessage, process_batch_noting};
 use serde_json::Value;
+
+mod support;
+use support::open_embedded;
 
 /// Fails permanently for want of a schema, or (`"outage": true` in the body) retryably.
 struct Fails;
@@ -29,16 +30,6 @@ impl MessageHandler for Fails {
             "conversion schema contact version 3 is not stored",
         ))
     }
-}
-
-async fn open(dir: &std::path::Path) -> Ports {
-    let dir = dir.to_owned();
-    tokio::task::spawn_blocking(move || {
-        hub_embedded::EmbeddedBackend::open(&dir, &Topology::default(), Arc::new(SystemClock))
-    })
-    .await
-    .unwrap()
-    .unwrap()
 }
 
 const POISON: &str = r#"{"v":1,"tenantId":"acme","taskId":"contacts","executionId":"01JEXEC"}"#;
@@ -105,7 +96,7 @@ fn json_lines(output: &Output) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn list_show_replay_and_purge_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
-    let ports = open(dir.path()).await;
+    let ports = open_embedded(dir.path()).await;
     let id = one_dead_message(&ports, POISON).await;
 
     let listings = json_lines(&hub(dir.path(), &["list", "--json"]));
@@ -206,7 +197,7 @@ async fn list_show_replay_and_purge_from_the_command_line() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dev_host_replays_retryable_failures_on_its_tick() {
     let dir = tempfile::tempdir().unwrap();
-    let ports = open(dir.path()).await;
+    let ports = open_embedded(dir.path()).await;
     one_dead_message(&ports, POISON).await;
     let outage = one_dead_message(&ports, OUTAGE).await;
     let host = hub_host::Host::new(

@@ -3,10 +3,13 @@
 //! codes when stderr is not a terminal, and `hub dev`'s answer and log line for a webhook
 //! body over the receiver's limit.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+mod support;
+use support::HubDev;
 
 const DEMO_TENANT: &str = "demo";
 const DEMO_TASK: &str = "sample-contacts";
@@ -94,41 +97,6 @@ fn logs_to_a_pipe_or_a_file_have_no_colour_codes() {
     );
 }
 
-/// A `hub dev` process, stopped when the test ends, passed or not.
-struct HubDev(Child);
-
-impl Drop for HubDev {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `hub dev` on the embedded backend with its log in `log_file`; returns the process and its
-/// address.
-fn start_hub_dev(data_dir: &Path, log_file: &Path) -> (HubDev, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_hub"))
-        .args(["dev", "--port", "0", "--backend", "embedded", "--data-dir"])
-        .arg(data_dir)
-        .env_remove("RUST_LOG")
-        .env_remove("HUB_LOG_FORMAT")
-        .stdout(Stdio::piped())
-        .stderr(std::fs::File::create(log_file).unwrap())
-        .spawn()
-        .expect("start hub dev");
-    let mut first_line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first_line)
-        .unwrap();
-    let address = first_line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no address in {first_line:?}"))
-        .to_owned();
-    (HubDev(child), address)
-}
-
 /// Sends `head` and then `body` on a new connection and returns the status line's code and
 /// the answer's body. The server may answer before the body is all sent; a write it refuses
 /// then is not an error here.
@@ -181,7 +149,16 @@ fn hub_dev_answers_a_webhook_body_over_the_limit_with_json_and_a_warning() {
     const MAX_BODY: usize = 6 * 1024 * 1024;
     let data = tempfile::tempdir().unwrap();
     let log_file = data.path().join("hub-dev.log");
-    let (hub_dev, address) = start_hub_dev(data.path(), &log_file);
+    let hub_dev = HubDev::start(
+        &[
+            "--backend",
+            "embedded",
+            "--data-dir",
+            data.path().to_str().unwrap(),
+        ],
+        Stdio::from(std::fs::File::create(&log_file).unwrap()),
+    );
+    let address = hub_dev.address();
     let path = "/webhooks/rt_0123456789abcdefghijklmnop";
     let marker = b"body-marker-";
     let body_of = |len: usize| {

@@ -4,20 +4,12 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::Arc;
 
 use hub_core::model::TenantId;
-use hub_core::ports::{OutgoingMessage, Ports, SystemClock, Topology};
+use hub_core::ports::OutgoingMessage;
 
-async fn open(dir: &Path) -> Ports {
-    let dir = dir.to_owned();
-    tokio::task::spawn_blocking(move || {
-        hub_embedded::EmbeddedBackend::open(&dir, &Topology::default(), Arc::new(SystemClock))
-    })
-    .await
-    .unwrap()
-    .unwrap()
-}
+mod support;
+use support::open_embedded;
 
 /// Read and execute only, for everyone: the directory and every file in it.
 fn set_read_only(dir: &Path, read_only: bool) {
@@ -86,7 +78,7 @@ async fn a_read_only_data_directory_can_be_inspected() {
     let dir = parent.path().join("data");
     let tenant = TenantId::parse("demo").unwrap();
     let (execution, dead) = {
-        let ports = open(&dir).await;
+        let ports = open_embedded(&dir).await;
         for (_, document) in
             hub_host::sample::demo_documents("http://127.0.0.1:9", "sample-api-key").unwrap()
         {
@@ -156,7 +148,7 @@ async fn a_read_only_data_directory_can_be_inspected() {
 
     // Nothing was lost or changed by the attempts.
     drop(writable);
-    let ports = open(&dir).await;
+    let ports = open_embedded(&dir).await;
     let sync = hub_sync::SyncService::new(ports.clone());
     let runs = sync.list_executions(&tenant, 10, None).await.unwrap();
     assert_eq!(runs.executions.len(), 1);
