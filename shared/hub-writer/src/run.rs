@@ -590,10 +590,12 @@ impl Writer {
             ]);
         }
         // A batch counted dead (it reached a DLQ) and written now, replayed: it leaves the
-        // dead count as it joins the written one, so the run's sum stays right.
+        // dead count as it joins the written one, so the run's sum stays right. Almost no batch
+        // was dead, so the first try checks that its dead marker is absent instead of reading
+        // it; a failed check (or a marker gone meanwhile) tries the other way.
         let dead_key = keys::pipeline_dead_batch(execution_id, source_key);
+        let mut was_dead = false;
         for _ in 0..MAX_ATTEMPTS {
-            let was_dead = self.ports.state.get(&dead_key).await?.is_some();
             let mut actions = actions.clone();
             let mut ops = vec![TransactOp::Put {
                 item: marker.clone(),
@@ -633,8 +635,8 @@ impl Writer {
                     return Ok(true);
                 }
                 Counted::MarkerExisted => return Ok(false),
-                // It was counted dead, or replayed, in between: read it again.
-                Counted::CheckFailed => continue,
+                // The dead marker is there after all, or was taken away in between.
+                Counted::CheckFailed => was_dead = !was_dead,
             }
         }
         Err(WriterError::Contention {
